@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make test`: system packages, the virtualenv, a throwaway PostgreSQL, lint, every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/system-packages.sh
+make --no-print-directory install
+bin=.venv/bin
+
+pgdir=$(mktemp -d /tmp/serika-test-pg.XXXXXX)
+cleanup() { bash scripts/pg.sh stop "$pgdir"; }
+trap cleanup EXIT
+export SERIKA_TEST_PG_URL
+SERIKA_TEST_PG_URL=$(bash scripts/pg.sh start "$pgdir" "$($bin/python scripts/free-port.py)")
+echo "PostgreSQL for the tests: $SERIKA_TEST_PG_URL"
+
+$bin/ruff check serika tests bench
+$bin/ruff format --check serika tests bench
+$bin/mypy
+$bin/python -m pytest "$@"

@@ -1,0 +1,3 @@
+from serika.cli import main
+
+raise SystemExit(main())

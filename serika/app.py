@@ -1,0 +1,66 @@
+"""``create_app(settings)``: wires stores, services, routers, middleware; no import-time state."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
+
+from serika.clock import Clock
+from serika.config import Settings
+from serika.db.migrate import is_up_to_date
+from serika.errors import SerikaError
+from serika.services import build_services
+from serika.web import api_auth, api_customer, api_keys, ops
+from serika.web.errors import http_error, serika_error, unexpected_error
+from serika.web.limits import BodySizeLimit
+
+
+class NotMigrated(RuntimeError):
+    """The database schema is not at the version this code needs."""
+
+
+def _api_routes() -> list[BaseRoute]:
+    return [*api_customer.routes(), *api_keys.routes()]
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = build_services(settings, clock)
+        try:
+            if not await is_up_to_date(services.engine):
+                raise NotMigrated("the database is not migrated: run `serika migrate` first")
+            await services.start()
+            app.state.services = services
+            yield
+        finally:
+            await services.close()
+
+    api = _api_routes()
+    routes: list[BaseRoute] = [
+        *ops.routes(),
+        Mount("/api/auth", routes=api_auth.routes()),
+        Mount("/api/openai/v1", routes=api),
+        Mount("/v1", routes=api),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+        exception_handlers={
+            SerikaError: serika_error,
+            HTTPException: http_error,
+            Exception: unexpected_error,
+        },
+        lifespan=lifespan,
+    )
+
+
+def app_from_environment() -> Starlette:
+    """The uvicorn factory used by ``serika serve`` (each worker builds its own app)."""
+    return create_app(Settings.load(os.environ))

@@ -1,0 +1,1 @@
+"""The model catalog: shipped default data plus operator overrides."""

@@ -1,0 +1,1 @@
+"""The request path: authenticate, permit (later: limit, route, meter)."""

@@ -1,0 +1,1 @@
+"""API keys: format and checksum, hashing, permissions, lifecycle, verification."""

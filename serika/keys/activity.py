@@ -1,0 +1,90 @@
+"""Key use (last used, request/token/image totals), written off the request path in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from serika.clock import Clock
+from serika.keys.store import KeyActivity, KeyStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Pending:
+    last_used_at: datetime
+    requests: int = 0
+    tokens: int = 0
+    images: int = 0
+
+
+class ActivityRecorder:
+    """Collects key use in memory and flushes it every ``interval`` seconds and on stop."""
+
+    def __init__(self, store: KeyStore, clock: Clock, interval: float) -> None:
+        self._store = store
+        self._clock = clock
+        self._interval = interval
+        self._pending: dict[str, _Pending] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+
+    def record(self, key_id: str, *, requests: int = 1, tokens: int = 0, images: int = 0) -> None:
+        now = self._clock.now()
+        pending = self._pending.get(key_id)
+        if pending is None:
+            pending = self._pending[key_id] = _Pending(now)
+        elif now > pending.last_used_at:
+            pending.last_used_at = now
+        pending.requests += requests
+        pending.tokens += tokens
+        pending.images += images
+
+    async def flush(self) -> int:
+        """Write everything pending; on failure keep it for the next try. Returns rows sent."""
+        async with self._flush_lock:
+            batch, self._pending = self._pending, {}
+            if not batch:
+                return 0
+            try:
+                await self._store.apply_activity(
+                    KeyActivity(kid, p.last_used_at, p.requests, p.tokens, p.images)
+                    for kid, p in batch.items()
+                )
+            except Exception:
+                self._merge_back(batch)
+                raise
+            return len(batch)
+
+    def _merge_back(self, batch: dict[str, _Pending]) -> None:
+        for key_id, old in batch.items():
+            new = self._pending.get(key_id)
+            if new is None:
+                self._pending[key_id] = old
+                continue
+            new.last_used_at = max(new.last_used_at, old.last_used_at)
+            new.requests += old.requests
+            new.tokens += old.tokens
+            new.images += old.images
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="serika-key-activity")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.flush()
+            except Exception:
+                log.warning("could not write key activity; will retry", exc_info=True)

@@ -1,0 +1,96 @@
+"""Everything a request needs, built once per app in its lifespan (no module globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from serika.accounts.passwords import Passwords
+from serika.accounts.service import AccountService
+from serika.accounts.store import AccountStore
+from serika.accounts.throttle import LoginThrottle, ThrottlePolicy
+from serika.catalog.catalog import Catalog
+from serika.clock import Clock, SystemClock
+from serika.config import Settings
+from serika.db.engine import create_engine
+from serika.keys.activity import ActivityRecorder
+from serika.keys.cache import CredentialCache
+from serika.keys.hashing import SecretHasher
+from serika.keys.revocation import RedisRevocations, Revocations, SharedFileRevocations
+from serika.keys.service import KeyService
+from serika.keys.store import KeyStore
+from serika.keys.verify import KeyVerifier
+from serika.server_secret import load_server_secret
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    catalog: Catalog
+    accounts: AccountService
+    keys: KeyService
+    verifier: KeyVerifier
+    activity: ActivityRecorder
+    revocations: Revocations
+
+    async def start(self) -> None:
+        await self.revocations.start()
+        await self.activity.start()
+
+    async def close(self) -> None:
+        try:
+            await self.activity.stop()
+        finally:
+            await self.revocations.stop()
+            await self.engine.dispose()
+
+
+def build_revocations(settings: Settings) -> Revocations:
+    local = SharedFileRevocations(settings.data_dir / "run" / "key-revocations")
+    if settings.redis_url:
+        return RedisRevocations(local, settings.redis_url)
+    return local
+
+
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    clock = clock or SystemClock()
+    engine = create_engine(settings.resolved_database_url)
+    hasher = SecretHasher(load_server_secret(settings))
+    revocations = build_revocations(settings)
+    key_store = KeyStore(engine)
+    throttle = LoginThrottle(
+        ThrottlePolicy(
+            max_per_account=settings.login_max_failures_per_account,
+            max_per_address=settings.login_max_failures_per_ip,
+            window_seconds=settings.login_failure_window_seconds,
+        ),
+        clock,
+    )
+    accounts = AccountService(
+        AccountStore(engine),
+        Passwords(
+            settings.password_time_cost,
+            settings.password_memory_kib,
+            settings.password_parallelism,
+        ),
+        hasher,
+        throttle,
+        clock,
+        settings.session_ttl_seconds,
+    )
+    return Services(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        catalog=Catalog.from_settings(settings),
+        accounts=accounts,
+        keys=KeyService(key_store, hasher, clock, revocations, settings.max_keys_per_account),
+        verifier=KeyVerifier(
+            hasher, key_store, CredentialCache(settings.key_cache_size), revocations
+        ),
+        activity=ActivityRecorder(key_store, clock, settings.activity_flush_seconds),
+        revocations=revocations,
+    )

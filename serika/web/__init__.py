@@ -1,0 +1,1 @@
+"""HTTP: routers for /api/..., operations endpoints, middleware."""

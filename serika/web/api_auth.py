@@ -1,0 +1,82 @@
+"""``/api/auth``: register, log in, log out, who am I."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from serika.accounts.model import Session
+from serika.web.bodies import json_object
+from serika.web.presenters import user_json
+from serika.web.responses import JSON, iso, no_content
+from serika.web.routing import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    TOKEN_HEADER,
+    public_route,
+    services,
+    session_route,
+)
+
+
+def _secure(request: Request) -> bool:
+    mode = services(request).settings.cookie_secure
+    return mode == "always" or (mode == "auto" and request.url.scheme == "https")
+
+
+async def register(request: Request) -> Response:
+    body = await json_object(request)
+    user = await services(request).accounts.register(
+        body.get("email"), body.get("username"), body.get("password")
+    )
+    return JSON(user_json(user), status_code=201)
+
+
+async def login(request: Request) -> Response:
+    body = await json_object(request)
+    address = request.client.host if request.client else "unknown"
+    session = await services(request).accounts.login(
+        body.get("email"), body.get("password"), address
+    )
+    response = JSON(
+        {
+            "token": session.token,
+            "csrf_token": session.csrf_token,
+            "expires_at": iso(session.expires_at),
+            "user": user_json(session.user),
+        }
+    )
+    max_age = services(request).settings.session_ttl_seconds
+    secure = _secure(request)
+    response.set_cookie(
+        SESSION_COOKIE, session.token, max_age=max_age, httponly=True,
+        samesite="lax", secure=secure, path="/",
+    )
+    response.set_cookie(
+        CSRF_COOKIE, session.csrf_token, max_age=max_age, httponly=False,
+        samesite="strict", secure=secure, path="/",
+    )
+    return response
+
+
+async def logout(request: Request, _session: Session) -> Response:
+    token = request.headers.get(TOKEN_HEADER) or request.cookies.get(SESSION_COOKIE, "")
+    await services(request).accounts.logout(token)
+    response = no_content()
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+async def current_user(_request: Request, session: Session) -> Response:
+    return JSON(user_json(session.user))
+
+
+def routes() -> list[Route]:
+    return [
+        public_route("/register", register, methods=["POST"]),
+        public_route("/login", login, methods=["POST"]),
+        session_route("/logout", logout, methods=["POST"]),
+        session_route("/user", current_user),
+    ]

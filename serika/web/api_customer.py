@@ -1,0 +1,35 @@
+"""The customer API behind API keys: models and the key owner's profile."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from serika.keys.model import KeyCredential
+from serika.keys.permissions import Permission
+from serika.web.presenters import user_json
+from serika.web.responses import JSON
+from serika.web.routing import key_route, services
+
+
+async def list_models(request: Request, _key: KeyCredential) -> Response:
+    return Response(services(request).catalog.listing_json, media_type="application/json")
+
+
+async def get_model(request: Request, _key: KeyCredential) -> Response:
+    model = services(request).catalog.get(str(request.path_params["model_id"]))
+    return JSON(model.public())
+
+
+async def get_user(request: Request, key: KeyCredential) -> Response:
+    user = await services(request).accounts.user(key.user_id)
+    return JSON(user_json(user))
+
+
+def routes() -> list[Route]:
+    return [
+        key_route("/models", list_models, permission=None),
+        key_route("/models/{model_id:path}", get_model, permission=None),
+        key_route("/user", get_user, permission=Permission.USER_INFO),
+    ]
