@@ -70,8 +70,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _user_create(settings: Settings, email: str, username: str, password: str,
-                       tier: str) -> str:
+async def _user_create(
+    settings: Settings, email: str, username: str, password: str, tier: str
+) -> str:
     from serika.accounts.model import Tier
     from serika.services import build_services
 
@@ -99,12 +100,13 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     password = args.password
     if password is None:
         password = (
-            sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty()
+            sys.stdin.readline().rstrip("\n")
+            if not sys.stdin.isatty()
             else getpass.getpass("password: ")
         )
-    print(asyncio.run(
-        _user_create(_settings(args), args.email, args.username, password, args.tier)
-    ))
+    print(
+        asyncio.run(_user_create(_settings(args), args.email, args.username, password, args.tier))
+    )
     return 0
 
 

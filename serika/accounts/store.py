@@ -45,22 +45,26 @@ class AccountStore:
     async def user_by_id(self, user_id: str) -> User | None:
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))
-            ).mappings().first()
+                (await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id)))
+                .mappings()
+                .first()
+            )
         return _to_user(row) if row else None
 
     async def user_by_email(self, email: str) -> User | None:
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(select(*_USER_COLUMNS).where(users.c.email == email))
-            ).mappings().first()
+                (await conn.execute(select(*_USER_COLUMNS).where(users.c.email == email)))
+                .mappings()
+                .first()
+            )
         return _to_user(row) if row else None
 
     async def user_and_hash_by_email(self, email: str) -> tuple[User, str] | None:
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(select(users).where(users.c.email == email))
-            ).mappings().first()
+                (await conn.execute(select(users).where(users.c.email == email))).mappings().first()
+            )
         return (_to_user(row), row["password_hash"]) if row else None
 
     async def taken(self, email: str, username: str) -> str | None:

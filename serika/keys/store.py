@@ -94,8 +94,11 @@ class KeyStore:
     async def find_credential(self, key_hash: str) -> KeyCredential | None:
         """The one query on the verification path: an indexed equality on the hash."""
         query = select(
-            api_keys.c.id, api_keys.c.user_id, api_keys.c.key_hash,
-            api_keys.c.permissions, api_keys.c.status,
+            api_keys.c.id,
+            api_keys.c.user_id,
+            api_keys.c.key_hash,
+            api_keys.c.permissions,
+            api_keys.c.status,
         ).where(api_keys.c.key_hash == key_hash)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()

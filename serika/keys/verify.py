@@ -11,8 +11,7 @@ from serika.keys.revocation import Revocations
 from serika.keys.store import KeyStore
 
 _INVALID = (
-    "Incorrect API key provided. You can find your API keys in the Serika dashboard "
-    "under API Keys."
+    "Incorrect API key provided. You can find your API keys in the Serika dashboard under API Keys."
 )
 
 

@@ -50,12 +50,22 @@ async def login(request: Request) -> Response:
     max_age = services(request).settings.session_ttl_seconds
     secure = _secure(request)
     response.set_cookie(
-        SESSION_COOKIE, session.token, max_age=max_age, httponly=True,
-        samesite="lax", secure=secure, path="/",
+        SESSION_COOKIE,
+        session.token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
     )
     response.set_cookie(
-        CSRF_COOKIE, session.csrf_token, max_age=max_age, httponly=False,
-        samesite="strict", secure=secure, path="/",
+        CSRF_COOKIE,
+        session.csrf_token,
+        max_age=max_age,
+        httponly=False,
+        samesite="strict",
+        secure=secure,
+        path="/",
     )
     return response
 
