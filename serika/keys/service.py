@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from serika.clock import Clock
 from serika.errors import Conflict, InvalidRequest, NotFound
-from serika.ids import new_id
+from serika.ids import looks_like_id, new_id
 from serika.keys.format import generate_key, hint
 from serika.keys.hashing import SecretHasher
 from serika.keys.model import ApiKey, IssuedKey, KeyStatus
@@ -38,6 +38,11 @@ def clean_name(name: object) -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in cleaned):
         raise InvalidRequest("name must not contain control characters", param="name")
     return cleaned
+
+
+def _check_id(key_id: str) -> None:
+    if not looks_like_id("key", key_id):
+        raise NotFound(f"no API key with id {key_id!r}", param="id")
 
 
 class KeyService:
@@ -88,12 +93,14 @@ class KeyService:
         return await self._store.list_for_user(user_id)
 
     async def get(self, user_id: str, key_id: str) -> ApiKey:
+        _check_id(key_id)
         key = await self._store.get_for_user(user_id, key_id)
         if key is None:
             raise NotFound(f"no API key with id {key_id!r}", param="id")
         return key
 
     async def update(self, user_id: str, key_id: str, changes: KeyChanges) -> ApiKey:
+        _check_id(key_id)
         values: dict[str, object] = {"updated_at": self._clock.now()}
         if changes.name is not None:
             values["name"] = clean_name(changes.name)
@@ -109,6 +116,7 @@ class KeyService:
         return await self.get(user_id, key_id)
 
     async def regenerate(self, user_id: str, key_id: str) -> IssuedKey:
+        _check_id(key_id)
         secret = generate_key()
         values = {
             "key_hash": self._hasher.digest(secret),
@@ -121,6 +129,7 @@ class KeyService:
         return IssuedKey(await self.get(user_id, key_id), secret)
 
     async def delete(self, user_id: str, key_id: str) -> None:
+        _check_id(key_id)
         if not await self._store.delete_for_user(user_id, key_id):
             raise NotFound(f"no API key with id {key_id!r}", param="id")
         await self._revocations.publish()

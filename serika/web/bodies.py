@@ -22,6 +22,9 @@ async def json_object(request: Request, *, allow_empty: bool = False) -> dict[st
         raise InvalidJSON(f"The request body is not valid JSON: {exc.msg}.") from None
     if not isinstance(value, dict):
         raise InvalidJSON("The request body must be a JSON object.")
+    if b"\\u0000" in raw:
+        # No database stores NUL in text; refuse it here rather than half-way through a write.
+        raise InvalidRequest("Strings in the request body must not contain NUL characters.")
     return value
 
 
