@@ -34,6 +34,17 @@ async def _migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
+async def _is_migrated(settings: Settings) -> bool:
+    from serika.db.engine import create_engine
+    from serika.db.migrate import is_up_to_date
+
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        return await is_up_to_date(engine)
+    finally:
+        await engine.dispose()
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     asyncio.run(_migrate(settings))
@@ -55,6 +66,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["SERIKA_PORT"] = str(settings.port)
     if args.migrate:
         asyncio.run(_migrate(settings))
+    elif not asyncio.run(_is_migrated(settings)):
+        print(
+            "serika: the database is not migrated; run `serika migrate` first "
+            "(or `serika serve --migrate`)",
+            file=sys.stderr,
+        )
+        return 1
     uvicorn.run(
         "serika.app:app_from_environment",
         factory=True,

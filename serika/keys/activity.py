@@ -44,6 +44,9 @@ class ActivityRecorder:
         pending.tokens += tokens
         pending.images += images
 
+    def pending(self) -> int:
+        return len(self._pending)
+
     async def flush(self) -> int:
         """Write everything pending; on failure keep it for the next try. Returns rows sent."""
         async with self._flush_lock:

@@ -28,6 +28,9 @@ class KeyVerifier:
         self._cache = cache
         self._revocations = revocations
 
+    def cached_entries(self) -> int:
+        return len(self._cache)
+
     async def verify(self, presented: str) -> KeyCredential:
         """The active credential for ``presented``, or ``AuthenticationFailed``."""
         if not is_well_formed(presented):

@@ -56,6 +56,16 @@ def test_healthz(client: TestClient) -> None:
     assert r.status_code == 200 and r.json() == {"status": "ok"}
 
 
+def test_metrics_show_the_key_cache(client: TestClient) -> None:
+    account = new_account(client)
+    secret = client.post(KEYS, json={"name": "m"}, headers=auth(account)).json()["key"]
+    client.get("/v1/models", headers={"Authorization": f"Bearer {secret}"})
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert "serika_key_cache_entries 1" in r.text
+    assert secret not in r.text
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_random_garbage_never_causes_a_500(client: TestClient, seed: int) -> None:
     account = new_account(client)
