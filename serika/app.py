@@ -16,7 +16,7 @@ from serika.config import Settings
 from serika.db.migrate import is_up_to_date
 from serika.errors import SerikaError
 from serika.services import build_services
-from serika.web import api_auth, api_customer, api_keys, ops
+from serika.web import api_auth, api_customer, api_keys, api_text, api_usage, ops
 from serika.web.errors import http_error, serika_error, unexpected_error
 from serika.web.limits import BodySizeLimit
 
@@ -26,7 +26,12 @@ class NotMigrated(RuntimeError):
 
 
 def _api_routes() -> list[BaseRoute]:
-    return [*api_customer.routes(), *api_keys.routes()]
+    return [
+        *api_customer.routes(),
+        *api_text.routes(),
+        *api_usage.routes(),
+        *api_keys.routes(),
+    ]
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:

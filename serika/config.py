@@ -50,6 +50,11 @@ class Settings:
     password_memory_kib: int = 65536
     password_parallelism: int = 1
     demo_models: str = "auto"
+    demo_word_delay_seconds: float = 0.02
+    upstream_connect_timeout: float = 10.0
+    upstream_read_timeout: float = 120.0
+    upstream_total_timeout: float = 600.0
+    upstream_max_connections: int = 256
     openrouter_api_key: str = ""
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     openai_api_key: str = ""

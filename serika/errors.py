@@ -109,3 +109,34 @@ class InternalError(SerikaError):
     status = 500
     type = "api_error"
     default_code = "internal_error"
+
+
+class UpstreamFailed(SerikaError):
+    """The provider could not be reached, or failed (5xx), or answered nonsense."""
+
+    status = 502
+    type = "api_error"
+    default_code = "upstream_error"
+
+
+class ProviderNotConfigured(SerikaError):
+    status = 503
+    type = "api_error"
+    default_code = "provider_not_configured"
+
+
+class UpstreamTimeout(SerikaError):
+    status = 504
+    type = "api_error"
+    default_code = "upstream_timeout"
+
+
+class UpstreamRejected(SerikaError):
+    """The provider refused the request (4xx): passed on with its status, scrubbed."""
+
+    def __init__(
+        self, status: int, message: str, *, type_: str, code: str | None, param: str | None
+    ) -> None:
+        super().__init__(message, code=code, param=param)
+        self.status = status
+        self.type = type_

@@ -10,10 +10,11 @@ from serika.accounts.passwords import Passwords
 from serika.accounts.service import AccountService
 from serika.accounts.store import AccountStore
 from serika.accounts.throttle import LoginThrottle, ThrottlePolicy
-from serika.catalog.catalog import Catalog
+from serika.catalog.catalog import Catalog, demo_enabled
 from serika.clock import Clock, SystemClock
 from serika.config import Settings
 from serika.db.engine import create_engine
+from serika.gateway.text import TextGateway
 from serika.keys.activity import ActivityRecorder
 from serika.keys.cache import CredentialCache
 from serika.keys.hashing import SecretHasher
@@ -21,7 +22,11 @@ from serika.keys.revocation import RedisRevocations, Revocations, SharedFileRevo
 from serika.keys.service import KeyService
 from serika.keys.store import KeyStore
 from serika.keys.verify import KeyVerifier
+from serika.providers.registry import Providers, build_providers
 from serika.server_secret import load_server_secret
+from serika.usage.meter import Meter
+from serika.usage.report import UsageReports
+from serika.usage.store import UsageStore
 
 
 @dataclass
@@ -35,15 +40,21 @@ class Services:
     verifier: KeyVerifier
     activity: ActivityRecorder
     revocations: Revocations
+    meter: Meter
+    usage: UsageStore
+    providers: Providers
+    text: TextGateway
+    reports: UsageReports
 
     async def start(self) -> None:
         await self.revocations.start()
-        await self.activity.start()
+        await self.meter.start()
 
     async def close(self) -> None:
         try:
-            await self.activity.stop()
+            await self.meter.stop()
         finally:
+            await self.providers.close()
             await self.revocations.stop()
             await self.engine.dispose()
 
@@ -81,16 +92,26 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         clock,
         settings.session_ttl_seconds,
     )
+    catalog = Catalog.from_settings(settings)
+    activity = ActivityRecorder(key_store, clock)
+    usage = UsageStore(engine)
+    meter = Meter(usage, activity, clock, settings.activity_flush_seconds)
+    providers = build_providers(settings, demo=demo_enabled(settings))
     return Services(
         settings=settings,
         clock=clock,
         engine=engine,
-        catalog=Catalog.from_settings(settings),
+        catalog=catalog,
         accounts=accounts,
         keys=KeyService(key_store, hasher, clock, revocations, settings.max_keys_per_account),
         verifier=KeyVerifier(
             hasher, key_store, CredentialCache(settings.key_cache_size), revocations
         ),
-        activity=ActivityRecorder(key_store, clock, settings.activity_flush_seconds),
+        activity=activity,
         revocations=revocations,
+        meter=meter,
+        usage=usage,
+        providers=providers,
+        text=TextGateway(catalog, providers, meter),
+        reports=UsageReports(usage, key_store, meter, clock),
     )

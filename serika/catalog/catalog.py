@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from serika.config import Settings, SettingsError
-from serika.errors import ModelNotFound
+from serika.errors import ModelNotFound, ProviderNotConfigured
 
 MODEL_TYPES = {"text", "image"}
 TIERS = {"free", "premium"}
@@ -31,7 +31,18 @@ class Model:
     jobs_only: bool = False
     aliases: tuple[str, ...] = ()
     created: int = 0
+    prompt_price: float = 0.0
+    completion_price: float = 0.0
+    image_price: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def cost_micro_usd(self, prompt_tokens: int, completion_tokens: int, images: int) -> int:
+        """Cost in millionths of a dollar (prices are per million tokens, and per image)."""
+        return round(
+            prompt_tokens * self.prompt_price
+            + completion_tokens * self.completion_price
+            + images * self.image_price * 1_000_000
+        )
 
     @property
     def upstream_model(self) -> str:
@@ -56,7 +67,7 @@ class Model:
 _KNOWN = {f for f in Model.__dataclass_fields__ if f != "extra"}
 
 
-def _model(entry: Mapping[str, Any], created: int) -> Model:
+def _model(entry: Mapping[str, Any], created: int, prices: Mapping[str, Any]) -> Model:
     for name in ("id", "name", "type", "tier", "provider"):
         if not isinstance(entry.get(name), str) or not entry[name]:
             raise SettingsError(f"catalog entry {entry.get('id')!r} needs a string {name!r}")
@@ -67,14 +78,20 @@ def _model(entry: Mapping[str, Any], created: int) -> Model:
     known = {k: v for k, v in entry.items() if k in _KNOWN}
     known["aliases"] = tuple(entry.get("aliases", ()))
     known.setdefault("created", created)
+    tier_prices = prices.get(entry["tier"], {})
+    for name in ("prompt", "completion", "image"):
+        value = entry.get(f"{name}_price", tier_prices.get(name, 0.0))
+        if not isinstance(value, (int, float)) or value < 0:
+            raise SettingsError(f"model {entry['id']}: {name} price must be a number >= 0")
+        known[f"{name}_price"] = float(value)
     extra = {k: v for k, v in entry.items() if k not in _KNOWN and k != "disabled"}
     return Model(**known, extra=extra)
 
 
-def default_entries() -> tuple[int, list[dict[str, Any]]]:
+def default_entries() -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
     text = resources.files("serika.catalog").joinpath("models.toml").read_text("utf-8")
     data = tomllib.loads(text)
-    return int(data["created"]), list(data["models"])
+    return int(data["created"]), dict(data["prices"]), list(data["models"])
 
 
 def configured_providers(settings: Settings) -> set[str]:
@@ -120,7 +137,9 @@ class Catalog:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Catalog:
-        created, entries = default_entries()
+        created, prices, entries = default_entries()
+        for tier, overrides in dict(settings.extra.get("prices", {})).items():
+            prices[tier] = {**prices.get(tier, {}), **dict(overrides)}
         merged: dict[str, dict[str, Any]] = {e["id"]: dict(e) for e in entries}
         for override in settings.extra.get("models", []):
             if not isinstance(override, Mapping) or not isinstance(override.get("id"), str):
@@ -132,10 +151,32 @@ class Catalog:
         usable = configured_providers(settings)
         if demo_enabled(settings):
             usable.add("demo")
-        return cls((_model(e, created) for e in merged.values()), usable)
+        return cls((_model(e, created, prices) for e in merged.values()), usable)
 
     def usable(self) -> list[Model]:
         return list(self._usable)
+
+    def for_call(self, model_id: str) -> Model:
+        """The model to call: 404 when unknown, 503 when its provider is not configured."""
+        model = self._by_name.get(model_id)
+        if model is not None:
+            return model
+        known = self._all.get(model_id) or next(
+            (m for m in self._all.values() if model_id in m.aliases), None
+        )
+        if known is not None:
+            raise ProviderNotConfigured(
+                f"The model '{model_id}' is served by the provider '{known.provider}', "
+                "which is not configured on this server.",
+                param="model",
+            )
+        raise ModelNotFound(f"The model '{model_id}' does not exist", param="model")
+
+    def default_text_model(self) -> Model | None:
+        texts = [m for m in self._usable if m.type == "text"]
+        free = [m for m in texts if m.tier == "free"]
+        candidates = free or texts
+        return candidates[0] if candidates else None
 
     def get(self, model_id: str) -> Model:
         model = self._by_name.get(model_id)

@@ -6,15 +6,18 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
     TypeDecorator,
+    false,
 )
 
 
@@ -90,4 +93,27 @@ api_keys = Table(
     Column("total_images", BigInteger(), nullable=False, server_default="0"),
     Index("ix_api_keys_key_hash", "key_hash", unique=True),
     Index("ix_api_keys_user_id_created_at", "user_id", "created_at"),
+)
+
+# Usage outlives keys (billing must not change after the fact): no foreign key on key_id.
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("key_id", String(32), nullable=True),
+    Column("endpoint", String(64), nullable=False),
+    Column("model", String(128), nullable=True),
+    Column("status", Integer(), nullable=False),
+    Column("prompt_tokens", Integer(), nullable=False, server_default="0"),
+    Column("completion_tokens", Integer(), nullable=False, server_default="0"),
+    Column("images", Integer(), nullable=False, server_default="0"),
+    Column("cost_micro_usd", BigInteger(), nullable=False, server_default="0"),
+    Column("latency_ms", Integer(), nullable=False, server_default="0"),
+    Column("estimated", Boolean(), nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_usage_records_user_id_created_at", "user_id", "created_at"),
+    Index("ix_usage_records_key_id_created_at", "key_id", "created_at"),
 )

@@ -1,17 +1,16 @@
-"""Key use (last used, request/token/image totals), written off the request path in batches."""
+"""Key use (last used, request/token/image totals), written off the request path in batches.
+
+The meter (``serika.usage.meter``) flushes it on its schedule and on shutdown.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from serika.clock import Clock
 from serika.keys.store import KeyActivity, KeyStore
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -23,14 +22,12 @@ class _Pending:
 
 
 class ActivityRecorder:
-    """Collects key use in memory and flushes it every ``interval`` seconds and on stop."""
+    """Collects key use in memory until ``flush`` writes it."""
 
-    def __init__(self, store: KeyStore, clock: Clock, interval: float) -> None:
+    def __init__(self, store: KeyStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-        self._interval = interval
         self._pending: dict[str, _Pending] = {}
-        self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
 
     def record(self, key_id: str, *, requests: int = 1, tokens: int = 0, images: int = 0) -> None:
@@ -73,21 +70,3 @@ class ActivityRecorder:
             new.requests += old.requests
             new.tokens += old.tokens
             new.images += old.images
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="serika-key-activity")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.flush()
-            except Exception:
-                log.warning("could not write key activity; will retry", exc_info=True)

@@ -6,24 +6,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from serika.keys.model import KeyCredential
 from serika.keys.permissions import Permission
 from serika.web.presenters import user_json
 from serika.web.responses import JSON
-from serika.web.routing import key_route, services
+from serika.web.routing import ApiCall, key_route, services
 
 
-async def list_models(request: Request, _key: KeyCredential) -> Response:
+async def list_models(request: Request, _call: ApiCall) -> Response:
     return Response(services(request).catalog.listing_json, media_type="application/json")
 
 
-async def get_model(request: Request, _key: KeyCredential) -> Response:
+async def get_model(request: Request, _call: ApiCall) -> Response:
     model = services(request).catalog.get(str(request.path_params["model_id"]))
     return JSON(model.public())
 
 
-async def get_user(request: Request, key: KeyCredential) -> Response:
-    user = await services(request).accounts.user(key.user_id)
+async def get_user(request: Request, call: ApiCall) -> Response:
+    user = await services(request).accounts.user(call.credential.user_id)
     return JSON(user_json(user))
 
 

@@ -1,7 +1,9 @@
 """Route declarations that name how a route is authenticated and what it needs.
 
 - ``key_route(path, handler, permission=...)``: an API key route; the handler receives the
-  verified credential. The permission is declared here, once per route.
+  verified credential and the request's usage ticket. The permission is declared here, once
+  per route, and checked before the handler runs (so a refused request does no work).
+- ``account_route(path, handler, permission=...)``: a session, or a key with the permission.
 - ``session_route(path, handler)``: a dashboard/script route; the handler receives the session.
   Cookie-authenticated state changes must carry the session's CSRF token.
 - ``public_route``: no authentication.
@@ -9,20 +11,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from serika.accounts.model import Session
-from serika.errors import AuthenticationFailed, CSRFRejected, PermissionDenied
+from serika.errors import AuthenticationFailed, CSRFRejected, PermissionDenied, SerikaError
 from serika.gateway.credentials import presented_key
 from serika.gateway.permit import permit
 from serika.keys.hashing import SecretHasher
 from serika.keys.model import KeyCredential
 from serika.keys.permissions import Permission
 from serika.services import Services
+from serika.usage.model import UsageTicket
 
 SESSION_COOKIE = "serika_session"
 CSRF_COOKIE = "serika_csrf"
@@ -30,7 +35,18 @@ CSRF_HEADER = "x-csrf-token"
 TOKEN_HEADER = "x-auth-token"  # noqa: S105 (a header name)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-KeyHandler = Callable[[Request, KeyCredential], Awaitable[Response]]
+
+@dataclass(frozen=True, slots=True)
+class ApiCall:
+    """What a key-authenticated handler gets: the verified key and the request's usage ticket."""
+
+    credential: KeyCredential
+    ticket: UsageTicket
+
+
+KeyHandler = Callable[[Request, ApiCall], Awaitable[Response]]
+AccountHandler = Callable[[Request, str], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 SessionHandler = Callable[[Request, Session], Awaitable[Response]]
 PublicHandler = Callable[[Request], Awaitable[Response]]
 
@@ -40,13 +56,14 @@ def services(request: Request) -> Services:
     return found
 
 
-def key_route(
-    path: str,
-    handler: KeyHandler,
-    *,
-    permission: Permission | None,
-    methods: Sequence[str] = ("GET",),
-) -> Route:
+def _label(path: str) -> str:
+    """How usage names an endpoint: its path template without converters."""
+    return re.sub(r"\{(\w+)(:\w+)?\}", r"{\1}", path)
+
+
+def _key_endpoint(path: str, handler: KeyHandler, permission: Permission | None) -> Endpoint:
+    label = _label(path)
+
     async def endpoint(request: Request) -> Response:
         found = services(request)
         credential = await found.verifier.verify(
@@ -58,7 +75,58 @@ def key_route(
             found.activity.record(credential.key_id, requests=0)
             raise
         found.activity.record(credential.key_id)
-        return await handler(request, credential)
+        ticket = found.meter.open(credential.user_id, credential.key_id, label)
+        try:
+            response = await handler(request, ApiCall(credential, ticket))
+        except SerikaError as error:
+            ticket.status = error.status
+            found.meter.close(ticket)
+            raise
+        except BaseException:
+            ticket.status = 500
+            found.meter.close(ticket)
+            raise
+        if not ticket.deferred:
+            ticket.status = response.status_code
+            found.meter.close(ticket)
+        return response
+
+    return endpoint
+
+
+def key_route(
+    path: str,
+    handler: KeyHandler,
+    *,
+    permission: Permission | None,
+    methods: Sequence[str] = ("GET",),
+) -> Route:
+    """A route for programs holding an API key; every permitted call is metered."""
+    endpoint = _key_endpoint(path, handler, permission)
+    return Route(path, endpoint, methods=list(methods), name=handler.__name__)
+
+
+def account_route(
+    path: str,
+    handler: AccountHandler,
+    *,
+    permission: Permission,
+    methods: Sequence[str] = ("GET",),
+) -> Route:
+    """A route for either a signed-in session or an API key holding ``permission``."""
+
+    async def with_key(request: Request, call: ApiCall) -> Response:
+        return await handler(request, call.credential.user_id)
+
+    keyed = _key_endpoint(path, with_key, permission)
+
+    async def endpoint(request: Request) -> Response:
+        if request.headers.get("authorization"):
+            return await keyed(request)
+        session, from_cookie = await current_session(request)
+        if from_cookie and request.method not in SAFE_METHODS:
+            check_csrf(request, session)
+        return await handler(request, session.user.id)
 
     return Route(path, endpoint, methods=list(methods), name=handler.__name__)
 

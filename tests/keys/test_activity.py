@@ -40,7 +40,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def test_records_are_merged_per_key_into_one_flush() -> None:
     clock = FakeClock(T0)
     store = RecordingStore()
-    recorder = ActivityRecorder(store, clock, 60)  # type: ignore[arg-type]
+    recorder = ActivityRecorder(store, clock)  # type: ignore[arg-type]
     recorder.record("k1")
     clock.current = T0 + timedelta(seconds=5)
     recorder.record("k1", tokens=7)
@@ -55,7 +55,7 @@ def test_records_are_merged_per_key_into_one_flush() -> None:
 def test_a_failed_flush_keeps_everything_for_the_next_one() -> None:
     clock = FakeClock(T0)
     store = RecordingStore(fail_times=1)
-    recorder = ActivityRecorder(store, clock, 60)  # type: ignore[arg-type]
+    recorder = ActivityRecorder(store, clock)  # type: ignore[arg-type]
     recorder.record("k1")
 
     async def scenario() -> None:
@@ -66,16 +66,3 @@ def test_a_failed_flush_keeps_everything_for_the_next_one() -> None:
 
     asyncio.run(scenario())
     assert store.batches == [[KeyActivity("k1", T0, 2, 0, 0)]]
-
-
-def test_stop_flushes_what_is_pending() -> None:
-    store = RecordingStore()
-    recorder = ActivityRecorder(store, FakeClock(T0), 3600)  # type: ignore[arg-type]
-
-    async def scenario() -> None:
-        await recorder.start()
-        recorder.record("k1")
-        await recorder.stop()
-
-    asyncio.run(scenario())
-    assert store.batches == [[KeyActivity("k1", T0, 1, 0, 0)]]

@@ -1,0 +1,238 @@
+"""The text path: validate, route (Serika id -> provider + upstream id), call, meter, answer.
+
+Answers keep the caller's model id. Streams are forwarded chunk by chunk as they arrive;
+usage is asked of the provider on every stream (``include_usage``) and only passed on to the
+caller when the caller asked for it. When a provider reports no usage, tokens are estimated
+from characters and the record is marked estimated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from serika.catalog.catalog import Catalog, Model
+from serika.errors import InvalidRequest, SerikaError, UpstreamFailed
+from serika.gateway import validate
+from serika.providers.base import Operation, UpstreamCall
+from serika.providers.demo import estimate_tokens
+from serika.providers.registry import Providers
+from serika.usage.meter import Meter
+from serika.usage.model import UsageTicket
+
+SERIKA_FIELDS = ("character_id",)
+CLIENT_CLOSED = 499
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """An answer to send as Server-Sent Events."""
+
+    events: AsyncIterator[bytes]
+
+
+def sse(payload: Any) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+def _prompt_text(operation: Operation, body: dict[str, Any]) -> str:
+    if operation is Operation.CHAT:
+        return "\n".join(_content_text(m.get("content")) for m in body.get("messages", []))
+    prompt = body.get("prompt", "")
+    return prompt if isinstance(prompt, str) else "\n".join(prompt)
+
+
+def _chunk_text(operation: Operation, chunk: dict[str, Any]) -> str:
+    parts = []
+    for choice in chunk.get("choices") or []:
+        if not isinstance(choice, dict):
+            continue
+        if operation is Operation.CHAT:
+            delta = choice.get("delta")
+            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                parts.append(delta["content"])
+        elif isinstance(choice.get("text"), str):
+            parts.append(choice["text"])
+    return "".join(parts)
+
+
+def _answer_text(operation: Operation, answer: dict[str, Any]) -> str:
+    parts = []
+    for choice in answer.get("choices") or []:
+        if not isinstance(choice, dict):
+            continue
+        if operation is Operation.CHAT:
+            message = choice.get("message")
+            if isinstance(message, dict):
+                parts.append(_content_text(message.get("content")))
+        else:
+            parts.append(str(choice.get("text") or ""))
+    return "".join(parts)
+
+
+def _usage_numbers(usage: Any) -> tuple[int, int] | None:
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if isinstance(prompt, int) and isinstance(completion, int):
+        return prompt, completion
+    return None
+
+
+class TextGateway:
+    def __init__(self, catalog: Catalog, providers: Providers, meter: Meter) -> None:
+        self._catalog = catalog
+        self._providers = providers
+        self._meter = meter
+
+    def resolve(self, requested: str) -> Model:
+        model = self._catalog.for_call(requested)
+        if model.type != "text":
+            raise InvalidRequest(
+                f"'{requested}' is an image model; use the images endpoints", param="model"
+            )
+        return model
+
+    def default_model(self) -> str:
+        model = self._catalog.default_text_model()
+        if model is None:
+            raise InvalidRequest("no text model is available on this server", param="model")
+        return model.id
+
+    async def call(
+        self, operation: Operation, body: dict[str, Any], ticket: UsageTicket
+    ) -> dict[str, Any] | Stream:
+        """Validate and send ``body`` (an OpenAI request) for ``operation``."""
+        requested = validate.model_id(body)
+        ticket.model = requested
+        if operation is Operation.CHAT:
+            validate.messages(body)
+        else:
+            validate.prompt(body)
+        streaming = validate.stream_flag(body)
+        validate.sampling(body)
+        model = self.resolve(requested)
+        provider = self._providers.get(model.provider)
+        upstream_body = {k: v for k, v in body.items() if k not in SERIKA_FIELDS}
+        caller_wants_usage = False
+        if streaming:
+            options = dict(body.get("stream_options") or {})
+            caller_wants_usage = bool(options.get("include_usage"))
+            upstream_body["stream_options"] = {**options, "include_usage": True}
+        call = UpstreamCall(operation, model.upstream_model, upstream_body)
+        if not streaming:
+            answer = await provider.complete(call)
+            answer["model"] = requested
+            self._settle(
+                ticket, model, operation, body, answer.get("usage"), _answer_text(operation, answer)
+            )
+            return answer
+        chunks = provider.stream(call)
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            raise UpstreamFailed(f"The provider '{model.provider}' sent an empty stream.") from None
+        ticket.deferred = True
+        return Stream(
+            self._relay(
+                first, chunks, requested, model, operation, body, ticket, caller_wants_usage
+            )
+        )
+
+    async def _relay(
+        self,
+        first: dict[str, Any],
+        chunks: AsyncIterator[dict[str, Any]],
+        requested: str,
+        model: Model,
+        operation: Operation,
+        body: dict[str, Any],
+        ticket: UsageTicket,
+        caller_wants_usage: bool,
+    ) -> AsyncIterator[bytes]:
+        usage: Any = None
+        text: list[str] = []
+        try:
+            chunk: dict[str, Any] | None = first
+            while chunk is not None:
+                if chunk.get("usage"):
+                    usage = chunk["usage"]
+                text.append(_chunk_text(operation, chunk))
+                chunk["model"] = requested
+                if not caller_wants_usage:
+                    chunk.pop("usage", None)
+                if caller_wants_usage or chunk.get("choices"):
+                    yield sse(chunk)
+                chunk = await anext(chunks, None)
+            yield SSE_DONE
+        except SerikaError as error:
+            ticket.status = error.status
+            yield sse(error.body())
+        except BaseException:
+            ticket.status = CLIENT_CLOSED
+            raise
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+            self._settle(ticket, model, operation, body, usage, "".join(text))
+            self._meter.close(ticket)
+
+    def _settle(
+        self,
+        ticket: UsageTicket,
+        model: Model,
+        operation: Operation,
+        body: dict[str, Any],
+        usage: Any,
+        answer_text: str,
+    ) -> None:
+        numbers = _usage_numbers(usage)
+        if numbers is not None:
+            ticket.set_tokens(*numbers)
+        else:
+            ticket.set_tokens(
+                estimate_tokens(_prompt_text(operation, body)),
+                estimate_tokens(answer_text),
+                estimated=True,
+            )
+        ticket.cost_micro_usd = model.cost_micro_usd(
+            ticket.prompt_tokens, ticket.completion_tokens, 0
+        )
+
+
+def completion_from_chat(answer: dict[str, Any]) -> dict[str, Any]:
+    """A chat answer reshaped as the ``text_completion`` that ``/generate/text`` returns."""
+    choices = []
+    for n, choice in enumerate(answer.get("choices") or []):
+        message = choice.get("message") if isinstance(choice, dict) else None
+        text = _content_text(message.get("content")) if isinstance(message, dict) else ""
+        choices.append(
+            {
+                "index": n,
+                "text": text,
+                "finish_reason": choice.get("finish_reason"),
+                "logprobs": None,
+            }
+        )
+    return {
+        "id": str(answer.get("id", "")).replace("chatcmpl", "cmpl", 1),
+        "object": "text_completion",
+        "created": answer.get("created", int(time.time())),
+        "model": answer.get("model"),
+        "choices": choices,
+        "usage": answer.get("usage"),
+    }

@@ -1,0 +1,1 @@
+"""Upstream model providers: one module per kind, one interface."""

@@ -1,0 +1,172 @@
+"""The shared HTTP machinery of every remote provider: aiohttp, timeouts, error mapping.
+
+aiohttp's client was chosen by measurement: on these machines a bare pass-through proxy built
+on it ran about ten times the throughput of one built on httpx.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from serika.errors import SerikaError, UpstreamFailed, UpstreamRejected, UpstreamTimeout
+from serika.providers.sse import events
+
+_URL = re.compile(r"https?://\S+")
+_KNOWN_TYPES = {
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "not_found_error",
+    "rate_limit_error",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float
+    read: float
+    total: float
+
+    def client_timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=self.total, connect=self.connect, sock_connect=self.connect, sock_read=self.read
+        )
+
+
+def new_session(max_connections: int, timeouts: Timeouts) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeouts.client_timeout(),
+        json_serialize=lambda value: orjson.dumps(value).decode(),
+        auto_decompress=True,
+        skip_auto_headers=("User-Agent",),
+    )
+
+
+class HttpUpstream:
+    """POSTs JSON to one provider and maps every failure to a caller-safe error."""
+
+    def __init__(
+        self,
+        name: str,
+        session: aiohttp.ClientSession,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self._session = session
+        self._secrets = tuple(s for s in secrets if s)
+
+    def scrub(self, text: str) -> str:
+        text = _URL.sub("[upstream]", text)
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text[:1000]
+
+    async def post_json(
+        self, url: str, body: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> dict[str, Any]:
+        try:
+            async with self._session.post(
+                url, data=orjson.dumps(body), headers=_json_headers(headers)
+            ) as response:
+                if response.status >= 400:
+                    await self._raise_for(response)
+                raw = await response.read()
+        except SerikaError:
+            raise
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise self._timeout() from None
+        except aiohttp.ClientError:
+            raise self._unreachable() from None
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamFailed(
+                f"The provider '{self.name}' answered with invalid JSON."
+            ) from None
+        if not isinstance(value, dict):
+            raise UpstreamFailed(f"The provider '{self.name}' answered with invalid JSON.")
+        return value
+
+    async def post_stream(
+        self, url: str, body: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> AsyncIterator[dict[str, Any]]:
+        try:
+            response = await self._session.post(
+                url, data=orjson.dumps(body), headers=_json_headers(headers)
+            )
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise self._timeout() from None
+        except aiohttp.ClientError:
+            raise self._unreachable() from None
+        try:
+            if response.status >= 400:
+                await self._raise_for(response)
+            try:
+                async for data in events(response.content):
+                    try:
+                        chunk = orjson.loads(data)
+                    except orjson.JSONDecodeError:
+                        raise UpstreamFailed(
+                            f"The provider '{self.name}' sent an unreadable stream event."
+                        ) from None
+                    if isinstance(chunk, dict) and "error" in chunk:
+                        raise self._error_from(response.status, chunk, streaming=True)
+                    if isinstance(chunk, dict):
+                        yield chunk
+            except (TimeoutError, aiohttp.ServerTimeoutError):
+                raise self._timeout() from None
+            except aiohttp.ClientError:
+                raise UpstreamFailed(
+                    f"The provider '{self.name}' dropped the connection mid-stream."
+                ) from None
+        finally:
+            response.close()
+
+    def _timeout(self) -> UpstreamTimeout:
+        return UpstreamTimeout(f"The provider '{self.name}' did not answer in time.")
+
+    def _unreachable(self) -> UpstreamFailed:
+        return UpstreamFailed(f"Could not reach the provider '{self.name}'.")
+
+    async def _raise_for(self, response: aiohttp.ClientResponse) -> None:
+        try:
+            raw = await response.read()
+            body = orjson.loads(raw) if raw else {}
+        except (aiohttp.ClientError, orjson.JSONDecodeError):
+            body = {}
+        raise self._error_from(response.status, body)
+
+    def _error_from(self, status: int, body: Any, streaming: bool = False) -> SerikaError:
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            error = {"message": error if isinstance(error, str) else ""}
+        message = self.scrub(str(error.get("message") or f"status {status}"))
+        if streaming or status >= 500 or status < 400:
+            return UpstreamFailed(f"The provider '{self.name}' failed (status {status}): {message}")
+        kind = error.get("type") if error.get("type") in _KNOWN_TYPES else None
+        if status in (401, 403):
+            # The operator's upstream credentials are at fault, not the caller's key.
+            return UpstreamFailed(
+                f"The provider '{self.name}' refused Serika's credentials (status {status})."
+            )
+        code = error.get("code")
+        param = error.get("param")
+        return UpstreamRejected(
+            status,
+            f"The provider '{self.name}' refused the request: {message}",
+            type_=str(kind or ("rate_limit_error" if status == 429 else "invalid_request_error")),
+            code=str(code) if isinstance(code, (str, int)) else None,
+            param=param if isinstance(param, str) else None,
+        )
+
+
+def _json_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {"Content-Type": "application/json", "Accept": "application/json", **headers}

@@ -1,0 +1,97 @@
+"""Building the configured providers from settings, and finding the one behind a model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from serika.config import Settings, SettingsError
+from serika.errors import ProviderNotConfigured
+from serika.providers.azure import AzureProvider
+from serika.providers.base import Provider
+from serika.providers.demo import DemoProvider
+from serika.providers.http import HttpUpstream, Timeouts, new_session
+from serika.providers.openai_compatible import OpenAICompatibleProvider
+
+
+class Providers:
+    """The providers this server can call, by name, sharing one HTTP connection pool."""
+
+    def __init__(self, providers: Mapping[str, Provider], session: aiohttp.ClientSession | None):
+        self._providers = dict(providers)
+        self._session = session
+
+    def get(self, name: str) -> Provider:
+        provider = self._providers.get(name)
+        if provider is None:
+            raise ProviderNotConfigured(
+                f"The provider '{name}' behind this model is not configured on this server."
+            )
+        return provider
+
+    def names(self) -> set[str]:
+        return set(self._providers)
+
+    async def close(self) -> None:
+        for provider in self._providers.values():
+            await provider.close()
+        if self._session is not None:
+            await self._session.close()
+
+
+def build_providers(settings: Settings, demo: bool) -> Providers:
+    timeouts = Timeouts(
+        connect=settings.upstream_connect_timeout,
+        read=settings.upstream_read_timeout,
+        total=settings.upstream_total_timeout,
+    )
+    session = new_session(settings.upstream_max_connections, timeouts)
+    found: dict[str, Provider] = {}
+
+    def http(name: str, *secrets: str) -> HttpUpstream:
+        return HttpUpstream(name, session, secrets)
+
+    if settings.openrouter_api_key:
+        found["openrouter"] = OpenAICompatibleProvider(
+            http("openrouter", settings.openrouter_api_key),
+            settings.openrouter_base_url,
+            settings.openrouter_api_key,
+        )
+    if settings.openai_api_key:
+        found["openai"] = OpenAICompatibleProvider(
+            http("openai", settings.openai_api_key),
+            settings.openai_base_url,
+            settings.openai_api_key,
+        )
+    if settings.azure_api_key and settings.azure_endpoint:
+        found["azure"] = AzureProvider(
+            http("azure", settings.azure_api_key),
+            settings.azure_endpoint,
+            settings.azure_api_key,
+            settings.azure_api_version,
+        )
+    for name, spec in dict(settings.extra.get("providers", {})).items():
+        found[str(name)] = _named(str(name), spec, http)
+    if demo:
+        found["demo"] = DemoProvider(settings.demo_word_delay_seconds)
+    return Providers(found, session)
+
+
+def _named(name: str, spec: Any, http: Any) -> Provider:
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("base_url"), str):
+        raise SettingsError(f"[providers.{name}] needs a base_url")
+    kind = spec.get("kind", "openai")
+    api_key = str(spec.get("api_key", ""))
+    if kind == "openai":
+        headers = {str(k): str(v) for k, v in dict(spec.get("headers", {})).items()}
+        return OpenAICompatibleProvider(http(name, api_key), spec["base_url"], api_key, headers)
+    if kind == "azure":
+        return AzureProvider(
+            http(name, api_key),
+            spec["base_url"],
+            api_key,
+            str(spec.get("api_version", "2024-10-21")),
+        )
+    raise SettingsError(f"[providers.{name}] has an unknown kind {kind!r} (openai, azure)")

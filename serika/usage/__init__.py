@@ -1,0 +1,1 @@
+"""Usage records, metering, prices and reports."""

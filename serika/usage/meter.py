@@ -1,0 +1,96 @@
+"""Metering: tickets become usage records (batched) and key totals (through key activity)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from serika.clock import Clock
+from serika.keys.activity import ActivityRecorder
+from serika.usage.model import UsageTicket
+from serika.usage.store import UsageStore
+
+log = logging.getLogger(__name__)
+
+
+class Meter:
+    def __init__(
+        self, store: UsageStore, activity: ActivityRecorder, clock: Clock, interval: float
+    ) -> None:
+        self._store = store
+        self._activity = activity
+        self._clock = clock
+        self._interval = interval
+        self._pending: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    def open(self, user_id: str, key_id: str | None, endpoint: str) -> UsageTicket:
+        return UsageTicket(
+            user_id=user_id,
+            key_id=key_id,
+            endpoint=endpoint,
+            created_at=self._clock.now(),
+            started=self._clock.monotonic(),
+        )
+
+    def close(self, ticket: UsageTicket) -> None:
+        """Record the ticket once; later calls do nothing."""
+        if ticket.closed:
+            return
+        ticket.closed = True
+        latency = int((self._clock.monotonic() - ticket.started) * 1000)
+        self._pending.append(
+            {
+                "user_id": ticket.user_id,
+                "key_id": ticket.key_id,
+                "endpoint": ticket.endpoint,
+                "model": ticket.model,
+                "status": ticket.status,
+                "prompt_tokens": ticket.prompt_tokens,
+                "completion_tokens": ticket.completion_tokens,
+                "images": ticket.images,
+                "cost_micro_usd": ticket.cost_micro_usd,
+                "latency_ms": latency,
+                "estimated": ticket.estimated,
+                "created_at": ticket.created_at,
+            }
+        )
+        tokens = ticket.prompt_tokens + ticket.completion_tokens
+        if ticket.key_id is not None and (tokens or ticket.images):
+            self._activity.record(ticket.key_id, requests=0, tokens=tokens, images=ticket.images)
+
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> int:
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            if batch:
+                try:
+                    await self._store.insert_many(batch)
+                except Exception:
+                    self._pending[:0] = batch
+                    raise
+            await self._activity.flush()
+            return len(batch)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="serika-meter")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.flush()
+            except Exception:
+                log.warning("could not write usage; will retry", exc_info=True)

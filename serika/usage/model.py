@@ -1,0 +1,29 @@
+"""A usage ticket: one request's metering, opened when it is permitted, closed when it ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(slots=True)
+class UsageTicket:
+    user_id: str
+    key_id: str | None
+    endpoint: str
+    created_at: datetime
+    started: float
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    images: int = 0
+    estimated: bool = False
+    cost_micro_usd: int = 0
+    status: int = 200
+    deferred: bool = False  # a stream closes its own ticket when it ends
+    closed: bool = field(default=False)
+
+    def set_tokens(self, prompt: int, completion: int, *, estimated: bool = False) -> None:
+        self.prompt_tokens = max(0, prompt)
+        self.completion_tokens = max(0, completion)
+        self.estimated = estimated
