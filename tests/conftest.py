@@ -35,6 +35,7 @@ def fast_settings(data_dir: Path, database_url: str, **changes: object) -> Setti
         password_time_cost=1,
         password_memory_kib=1024,
         activity_flush_seconds=0.05,
+        demo_word_delay_seconds=0.0,
     )
     return base.replace(**changes)
 

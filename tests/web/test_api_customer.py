@@ -15,10 +15,15 @@ V1 = "/api/openai/v1"
 PERMS = ["text_generation", "image_generation", "character_info", "user_info"]
 
 # (method, path, permission needed) for every API-key endpoint that exists so far.
-ENDPOINTS = [
-    ("GET", "/models", None),
-    ("GET", "/models/demo/serika-chat", None),
-    ("GET", "/user", "user_info"),
+CHAT = {"model": "demo/serika-chat", "messages": [{"role": "user", "content": "hi"}]}
+ENDPOINTS: list[tuple[str, str, str | None, dict[str, Any] | None]] = [
+    ("GET", "/models", None, None),
+    ("GET", "/models/demo/serika-chat", None, None),
+    ("GET", "/user", "user_info", None),
+    ("GET", "/usage", "user_info", None),
+    ("POST", "/chat/completions", "text_generation", CHAT),
+    ("POST", "/completions", "text_generation", {"model": "demo/serika-chat", "prompt": "x"}),
+    ("POST", "/generate/text", "text_generation", {"prompt": "x"}),
 ]
 
 
@@ -34,9 +39,9 @@ def _key(client: TestClient, account: dict[str, str], permissions: list[str]) ->
 def test_permission_matrix(client: TestClient, granted: list[str]) -> None:
     account = new_account(client)
     secret = _key(client, account, granted)["key"]
-    for method, path, needed in ENDPOINTS:
+    for method, path, needed, body in ENDPOINTS:
         for base in (V1, "/v1"):
-            r = client.request(method, base + path, headers=bearer(secret))
+            r = client.request(method, base + path, headers=bearer(secret), json=body)
             if needed is None or needed in granted:
                 assert r.status_code == 200, (path, granted, r.text)
             else:
