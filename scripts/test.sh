@@ -5,6 +5,9 @@ cd "$(dirname "$0")/.."
 bash scripts/system-packages.sh
 make --no-print-directory install
 bin=.venv/bin
+# The official openai npm package, for the node end-to-end test (pinned in package.json).
+[ -d tests/e2e/node/node_modules/openai ] || \
+  npm install --prefix tests/e2e/node --no-audit --no-fund --silent
 
 pgdir=$(mktemp -d /tmp/serika-test-pg.XXXXXX)
 redisdir=$(mktemp -d /tmp/serika-test-redis.XXXXXX)

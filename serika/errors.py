@@ -140,3 +140,10 @@ class UpstreamRejected(SerikaError):
         super().__init__(message, code=code, param=param)
         self.status = status
         self.type = type_
+
+
+class ClientDisconnected(SerikaError):
+    """The caller went away before the answer was ready (recorded as status 499)."""
+
+    status = 499
+    default_code = "client_disconnected"

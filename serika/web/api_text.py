@@ -13,6 +13,7 @@ from serika.gateway.text import Stream, completion_from_chat
 from serika.keys.permissions import Permission
 from serika.providers.base import Operation
 from serika.web.bodies import json_object
+from serika.web.disconnect import unless_disconnected
 from serika.web.responses import JSON
 from serika.web.routing import ApiCall, key_route, services
 
@@ -29,12 +30,14 @@ def _answer(result: dict[str, Any] | Stream) -> Response:
 
 async def chat_completions(request: Request, call: ApiCall) -> Response:
     body = await json_object(request)
-    return _answer(await services(request).text.call(Operation.CHAT, body, call.ticket))
+    work = services(request).text.call(Operation.CHAT, body, call.ticket)
+    return _answer(await unless_disconnected(request, work))
 
 
 async def completions(request: Request, call: ApiCall) -> Response:
     body = await json_object(request)
-    return _answer(await services(request).text.call(Operation.COMPLETION, body, call.ticket))
+    work = services(request).text.call(Operation.COMPLETION, body, call.ticket)
+    return _answer(await unless_disconnected(request, work))
 
 
 async def generate_text(request: Request, call: ApiCall) -> Response:
@@ -53,7 +56,7 @@ async def generate_text(request: Request, call: ApiCall) -> Response:
     for name in ("max_tokens", "temperature", "top_p", "stop", "character_id"):
         if body.get(name) is not None:
             chat[name] = body[name]
-    result = await gateway.call(Operation.CHAT, chat, call.ticket)
+    result = await unless_disconnected(request, gateway.call(Operation.CHAT, chat, call.ticket))
     assert isinstance(result, dict)
     return JSON(completion_from_chat(result))
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -82,8 +83,8 @@ def _key_endpoint(path: str, handler: KeyHandler, permission: Permission | None)
             ticket.status = error.status
             found.meter.close(ticket)
             raise
-        except BaseException:
-            ticket.status = 500
+        except BaseException as error:
+            ticket.status = 499 if isinstance(error, asyncio.CancelledError) else 500
             found.meter.close(ticket)
             raise
         if not ticket.deferred:
