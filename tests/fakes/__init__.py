@@ -1,0 +1,1 @@
+"""Fake servers that stand in for third parties in tests (run as real processes)."""
