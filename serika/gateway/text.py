@@ -19,7 +19,7 @@ from serika.catalog.catalog import Catalog, Model
 from serika.errors import InvalidRequest, SerikaError, UpstreamFailed
 from serika.gateway import validate
 from serika.providers.base import Operation, UpstreamCall
-from serika.providers.demo import estimate_tokens
+from serika.providers.messages import content_text, estimate_tokens, prompt_text
 from serika.providers.registry import Providers
 from serika.usage.meter import Meter
 from serika.usage.model import UsageTicket
@@ -40,21 +40,6 @@ def sse(payload: Any) -> bytes:
 
 
 SSE_DONE = b"data: [DONE]\n\n"
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
-
-
-def _prompt_text(operation: Operation, body: dict[str, Any]) -> str:
-    if operation is Operation.CHAT:
-        return "\n".join(_content_text(m.get("content")) for m in body.get("messages", []))
-    prompt = body.get("prompt", "")
-    return prompt if isinstance(prompt, str) else "\n".join(prompt)
 
 
 def _chunk_text(operation: Operation, chunk: dict[str, Any]) -> str:
@@ -79,7 +64,7 @@ def _answer_text(operation: Operation, answer: dict[str, Any]) -> str:
         if operation is Operation.CHAT:
             message = choice.get("message")
             if isinstance(message, dict):
-                parts.append(_content_text(message.get("content")))
+                parts.append(content_text(message.get("content")))
         else:
             parts.append(str(choice.get("text") or ""))
     return "".join(parts)
@@ -205,7 +190,7 @@ class TextGateway:
             ticket.set_tokens(*numbers)
         else:
             ticket.set_tokens(
-                estimate_tokens(_prompt_text(operation, body)),
+                estimate_tokens(prompt_text(operation, body)),
                 estimate_tokens(answer_text),
                 estimated=True,
             )
@@ -219,7 +204,7 @@ def completion_from_chat(answer: dict[str, Any]) -> dict[str, Any]:
     choices = []
     for n, choice in enumerate(answer.get("choices") or []):
         message = choice.get("message") if isinstance(choice, dict) else None
-        text = _content_text(message.get("content")) if isinstance(message, dict) else ""
+        text = content_text(message.get("content")) if isinstance(message, dict) else ""
         choices.append(
             {
                 "index": n,

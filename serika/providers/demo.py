@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from serika.providers.base import Operation, UpstreamCall
+from serika.providers.messages import estimate_tokens, prompt_text
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
 _STOP = {
@@ -69,26 +70,6 @@ _CLOSERS = [
 _FALLBACK = ["words", "ideas", "questions", "stories", "patterns", "answers"]
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return ""
-
-
-def prompt_text(call: UpstreamCall) -> str:
-    if call.operation is Operation.COMPLETION:
-        prompt = call.body.get("prompt", "")
-        return prompt if isinstance(prompt, str) else " ".join(map(str, prompt))
-    messages = call.body.get("messages") or []
-    return "\n".join(_text_of(m.get("content")) for m in messages if isinstance(m, dict))
-
-
-def estimate_tokens(text: str) -> int:
-    return max(1, (len(text) + 3) // 4) if text else 0
-
-
 def compose(text: str, max_words: int) -> list[str]:
     """The answer's words for a conversation whose text is ``text``."""
     seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
@@ -113,7 +94,7 @@ class DemoProvider:
         self._delay = word_delay
 
     def _plan(self, call: UpstreamCall) -> tuple[list[str], int, str]:
-        text = prompt_text(call)
+        text = prompt_text(call.operation, call.body)
         limit = call.body.get("max_tokens") or call.body.get("max_completion_tokens") or 0
         words = compose(text, int(limit) if isinstance(limit, int) else 0)
         finish = "length" if isinstance(limit, int) and 0 < limit <= len(words) else "stop"
