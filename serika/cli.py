@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -52,6 +53,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -73,6 +78,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    # uvicorn re-raises the SIGTERM it shut down on, so a clean shutdown would end as "killed
+    # by SIGTERM" (exit 143); with this handler it ends with exit code 0. (--workers N installs
+    # its own handlers.)
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "serika.app:app_from_environment",
         factory=True,
