@@ -11,6 +11,8 @@ from serika.accounts.service import AccountService
 from serika.accounts.store import AccountStore
 from serika.accounts.throttle import LoginThrottle, ThrottlePolicy
 from serika.catalog.catalog import Catalog, demo_enabled
+from serika.characters.service import CharacterService
+from serika.characters.store import CharacterStore
 from serika.clock import Clock, SystemClock
 from serika.config import Settings
 from serika.db.engine import create_engine
@@ -45,6 +47,7 @@ class Services:
     providers: Providers
     text: TextGateway
     reports: UsageReports
+    characters: CharacterService
 
     async def start(self) -> None:
         await self.revocations.start()
@@ -97,6 +100,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     usage = UsageStore(engine)
     meter = Meter(usage, activity, clock, settings.activity_flush_seconds)
     providers = build_providers(settings, demo=demo_enabled(settings))
+    characters = CharacterService(CharacterStore(engine), clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -112,6 +116,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         meter=meter,
         usage=usage,
         providers=providers,
-        text=TextGateway(catalog, providers, meter),
+        text=TextGateway(catalog, providers, meter, characters),
         reports=UsageReports(usage, key_store, meter, clock),
+        characters=characters,
     )

@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
     false,
 )
@@ -116,4 +117,51 @@ usage_records = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_usage_records_user_id_created_at", "user_id", "created_at"),
     Index("ix_usage_records_key_id_created_at", "key_id", "created_at"),
+)
+
+characters = Table(
+    "characters",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("description", Text(), nullable=False),
+    Column("system_prompt", Text(), nullable=False),
+    Column("personality", Text(), nullable=False),
+    Column("scenario", Text(), nullable=False),
+    Column("starter_message", Text(), nullable=False),
+    Column("is_nsfw", Boolean(), nullable=False, server_default=false()),
+    Column("is_public", Boolean(), nullable=False, server_default=false()),
+    Column("avatar", String(128), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_characters_is_public_created_at", "is_public", "created_at"),
+    Index("ix_characters_owner_id_created_at", "owner_id", "created_at"),
+)
+
+character_tags = Table(
+    "character_tags",
+    metadata,
+    Column(
+        "character_id",
+        String(32),
+        ForeignKey("characters.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("tag", String(32), primary_key=True),
+    Index("ix_character_tags_tag", "tag", "character_id"),
+)
+
+# Words of a character's name, description and tags, for indexed prefix search on any database.
+character_terms = Table(
+    "character_terms",
+    metadata,
+    Column(
+        "character_id",
+        String(32),
+        ForeignKey("characters.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("term", String(32), primary_key=True),
+    Index("ix_character_terms_term", "term", "character_id"),
 )

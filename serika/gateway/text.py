@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 
 from serika.catalog.catalog import Catalog, Model
+from serika.characters.persona import with_persona
+from serika.characters.service import CharacterService
 from serika.errors import InvalidRequest, SerikaError, UpstreamFailed
 from serika.gateway import validate
 from serika.providers.base import Operation, UpstreamCall
@@ -80,10 +82,13 @@ def _usage_numbers(usage: Any) -> tuple[int, int] | None:
 
 
 class TextGateway:
-    def __init__(self, catalog: Catalog, providers: Providers, meter: Meter) -> None:
+    def __init__(
+        self, catalog: Catalog, providers: Providers, meter: Meter, characters: CharacterService
+    ) -> None:
         self._catalog = catalog
         self._providers = providers
         self._meter = meter
+        self._characters = characters
 
     def resolve(self, requested: str) -> Model:
         model = self._catalog.for_call(requested)
@@ -106,7 +111,7 @@ class TextGateway:
         requested = validate.model_id(body)
         ticket.model = requested
         if operation is Operation.CHAT:
-            validate.messages(body)
+            messages = validate.messages(body)
         else:
             validate.prompt(body)
         streaming = validate.stream_flag(body)
@@ -114,6 +119,15 @@ class TextGateway:
         model = self.resolve(requested)
         provider = self._providers.get(model.provider)
         upstream_body = {k: v for k, v in body.items() if k not in SERIKA_FIELDS}
+        character_id = body.get("character_id")
+        if character_id is not None:
+            if operation is not Operation.CHAT:
+                raise InvalidRequest(
+                    "character_id works with /chat/completions and /generate/text",
+                    param="character_id",
+                )
+            character = await self._characters.visible(ticket.user_id, character_id)
+            upstream_body["messages"] = with_persona(character, messages)
         caller_wants_usage = False
         if streaming:
             options = dict(body.get("stream_options") or {})

@@ -465,3 +465,49 @@ def test_the_node_sdk_chats_and_streams(server: ServerProcess, account: dict[str
         "code": "model_not_found",
         "type": "invalid_request_error",
     }
+
+
+def test_character_persona_reaches_the_provider_but_never_the_caller(
+    server: ServerProcess,
+    client: openai.OpenAI,
+    account: dict[str, Any],
+    fake_upstream: FakeUpstream,
+) -> None:
+    hidden = "HIDDEN-PERSONA-PROMPT-7f3a"
+    with httpx.Client(base_url=server.base_url, timeout=30) as web:
+        r = web.post(
+            "/api/characters",
+            headers=auth(account),
+            json={
+                "name": "Vesper",
+                "system_prompt": hidden,
+                "personality": "wry",
+                "starter_message": "Evening.",
+                "is_public": False,
+            },
+        )
+        character = r.json()
+    messages = [
+        {"role": "system", "content": "Reply briefly."},
+        {"role": "user", "content": "Who are you?"},
+    ]
+    answer = client.chat.completions.create(
+        model="openai/gpt-4o-mini",
+        messages=messages,  # type: ignore[arg-type]
+        extra_body={"character_id": character["id"]},
+    )
+    stream = client.chat.completions.create(
+        model="openai/gpt-4o-mini",
+        messages=messages,
+        stream=True,  # type: ignore[arg-type]
+        extra_body={"character_id": character["id"]},
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert answer.choices[0].message.content == "Echo: Who are you?" == streamed
+    for seen in fake_upstream.requests():
+        sent = seen["body"]["messages"]
+        assert [m["role"] for m in sent] == ["system", "system", "assistant", "user"]
+        assert sent[0]["content"].startswith(hidden) and "wry" in sent[0]["content"]
+        assert sent[1]["content"] == "Reply briefly." and sent[2]["content"] == "Evening."
+        assert "character_id" not in seen["body"]
+    assert hidden not in answer.model_dump_json()

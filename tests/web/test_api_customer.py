@@ -24,6 +24,8 @@ ENDPOINTS: list[tuple[str, str, str | None, dict[str, Any] | None]] = [
     ("POST", "/chat/completions", "text_generation", CHAT),
     ("POST", "/completions", "text_generation", {"model": "demo/serika-chat", "prompt": "x"}),
     ("POST", "/generate/text", "text_generation", {"prompt": "x"}),
+    ("GET", "/characters", "character_info", None),
+    ("GET", "/characters/chr_sampleByte0000000000", "character_info", None),
 ]
 
 

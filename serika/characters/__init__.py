@@ -1,0 +1,1 @@
+"""Characters: personas owned by accounts, shared publicly or kept private, used in chat."""

@@ -1,0 +1,174 @@
+"""Characters in the database: rows, tags and search terms kept together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import RowMapping, and_, delete, insert, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from serika.characters.model import Character, CharacterQuery
+from serika.characters.terms import prefix_upper_bound, terms_for, words
+from serika.db.tables import character_tags, character_terms, characters, users
+
+_COLUMNS = [*characters.c, users.c.username.label("creator")]
+
+
+def _to_character(row: RowMapping, tags: Sequence[str]) -> Character:
+    return Character(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        creator=row["creator"],
+        name=row["name"],
+        description=row["description"],
+        system_prompt=row["system_prompt"],
+        personality=row["personality"],
+        scenario=row["scenario"],
+        starter_message=row["starter_message"],
+        tags=tuple(tags),
+        is_nsfw=bool(row["is_nsfw"]),
+        is_public=bool(row["is_public"]),
+        avatar=row["avatar"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def _write_index(
+    conn: AsyncConnection, character_id: str, values: Mapping[str, Any], tags: Sequence[str]
+) -> None:
+    await conn.execute(delete(character_tags).where(character_tags.c.character_id == character_id))
+    await conn.execute(
+        delete(character_terms).where(character_terms.c.character_id == character_id)
+    )
+    if tags:
+        await conn.execute(
+            insert(character_tags), [{"character_id": character_id, "tag": t} for t in tags]
+        )
+    terms = terms_for([values["name"], values["description"], *tags])
+    if terms:
+        await conn.execute(
+            insert(character_terms), [{"character_id": character_id, "term": t} for t in terms]
+        )
+
+
+class CharacterStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def insert(self, values: Mapping[str, Any], tags: Sequence[str]) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(characters).values(**values))
+            await _write_index(conn, values["id"], values, tags)
+
+    async def update(
+        self,
+        character_id: str,
+        owner_id: str,
+        values: Mapping[str, Any],
+        tags: Sequence[str] | None,
+    ) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(characters)
+                .where(characters.c.id == character_id, characters.c.owner_id == owner_id)
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                return False
+            row = (
+                (
+                    await conn.execute(
+                        select(characters.c.name, characters.c.description).where(
+                            characters.c.id == character_id
+                        )
+                    )
+                )
+                .mappings()
+                .one()
+            )
+            if tags is None:
+                tags = (
+                    (
+                        await conn.execute(
+                            select(character_tags.c.tag)
+                            .where(character_tags.c.character_id == character_id)
+                            .order_by(character_tags.c.tag)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+            await _write_index(conn, character_id, dict(row), tags)
+        return True
+
+    async def delete(self, character_id: str, owner_id: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(characters).where(
+                    characters.c.id == character_id, characters.c.owner_id == owner_id
+                )
+            )
+            return result.rowcount == 1
+
+    async def get(self, character_id: str) -> Character | None:
+        query = (
+            select(*_COLUMNS)
+            .select_from(characters.join(users, users.c.id == characters.c.owner_id))
+            .where(characters.c.id == character_id)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+            if row is None:
+                return None
+            tags = await self._tags(conn, [character_id])
+        return _to_character(row, tags.get(character_id, []))
+
+    async def search(self, query: CharacterQuery) -> list[Character]:
+        c = characters.c
+        if query.only_own:
+            visible: Any = c.owner_id == query.viewer_id
+        else:
+            visible = or_(c.is_public == true(), c.owner_id == query.viewer_id)
+        conditions = [visible]
+        if query.tag:
+            conditions.append(
+                c.id.in_(
+                    select(character_tags.c.character_id).where(character_tags.c.tag == query.tag)
+                )
+            )
+        for word in dict.fromkeys(words(query.search)):
+            conditions.append(
+                c.id.in_(
+                    select(character_terms.c.character_id).where(
+                        character_terms.c.term >= word,
+                        character_terms.c.term < prefix_upper_bound(word),
+                    )
+                )
+            )
+        statement = (
+            select(*_COLUMNS)
+            .select_from(characters.join(users, users.c.id == c.owner_id))
+            .where(and_(*conditions))
+            .order_by(c.created_at.desc(), c.id.desc())
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(statement)).mappings().all()
+            tags = await self._tags(conn, [r["id"] for r in rows])
+        return [_to_character(r, tags.get(r["id"], [])) for r in rows]
+
+    async def _tags(self, conn: AsyncConnection, ids: Sequence[str]) -> dict[str, list[str]]:
+        if not ids:
+            return {}
+        rows = await conn.execute(
+            select(character_tags.c.character_id, character_tags.c.tag)
+            .where(character_tags.c.character_id.in_(ids))
+            .order_by(character_tags.c.tag)
+        )
+        found: dict[str, list[str]] = {}
+        for character_id, tag in rows:
+            found.setdefault(character_id, []).append(tag)
+        return found
