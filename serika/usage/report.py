@@ -45,6 +45,14 @@ class UsageReports:
         self._meter = meter
         self._clock = clock
 
+    async def this_month(self, user_id: str) -> dict[str, Any]:
+        """This calendar month's (UTC) totals, as the profile shows them."""
+        now = self._clock.now()
+        start = datetime(now.year, now.month, 1, tzinfo=UTC)
+        await self._meter.flush()
+        totals = _totals(await self._store.totals_since(user_id, start))
+        return {"period_start": start.date().isoformat(), **totals}
+
     async def report(
         self, user_id: str, start_date: str | None, end_date: str | None, key_id: str | None
     ) -> dict[str, Any]:

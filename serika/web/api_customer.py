@@ -22,8 +22,12 @@ async def get_model(request: Request, _call: ApiCall) -> Response:
 
 
 async def get_user(request: Request, call: ApiCall) -> Response:
-    user = await services(request).accounts.user(call.credential.user_id)
-    return JSON(user_json(user))
+    found = services(request)
+    user = await found.accounts.user(call.credential.user_id)
+    usage = await found.reports.this_month(user.id)
+    # Limits arrive with tiers and plans; until then every account is unlimited (null).
+    limits = {"monthly_tokens": None, "monthly_spend": None}
+    return JSON({**user_json(user), "usage": usage, "limits": limits})
 
 
 def routes() -> list[Route]:

@@ -164,3 +164,15 @@ def test_use_moves_last_used_and_totals(client: TestClient) -> None:
     assert listed["total_requests"] == 3
     assert listed["last_used_at"] is not None
     assert listed["last_used_at"] >= listed["created_at"]
+
+
+def test_user_profile_shows_this_months_usage(client: TestClient) -> None:
+    account = new_account(client)
+    secret = _key(client, account, ["user_info", "text_generation"])["key"]
+    before = client.get(f"{V1}/user", headers=bearer(secret)).json()
+    assert before["usage"]["total_requests"] == 0  # a request counts once it has been answered
+    answer = client.post(f"{V1}/chat/completions", json=CHAT, headers=bearer(secret)).json()
+    after = client.get(f"{V1}/user", headers=bearer(secret)).json()
+    assert after["usage"]["total_tokens"] == answer["usage"]["total_tokens"]
+    assert after["usage"]["period_start"].endswith("-01")
+    assert set(after["limits"]) == {"monthly_tokens", "monthly_spend"}
