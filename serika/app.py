@@ -17,6 +17,7 @@ from serika.db.migrate import is_up_to_date
 from serika.errors import SerikaError
 from serika.services import build_services
 from serika.web import (
+    api_admin,
     api_auth,
     api_characters,
     api_customer,
@@ -61,6 +62,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         *ops.routes(),
         Mount("/api/auth", routes=api_auth.routes()),
         *api_characters.owner_routes(),
+        *api_admin.routes(),
         Mount("/api/openai/v1", routes=api),
         Mount("/v1", routes=api),
     ]

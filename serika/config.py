@@ -55,6 +55,15 @@ class Settings:
     upstream_read_timeout: float = 120.0
     upstream_total_timeout: float = 600.0
     upstream_max_connections: int = 256
+    rate_window_seconds: int = 60
+    free_requests_per_minute: int = 60
+    free_tokens_per_minute: int = 40_000
+    free_monthly_tokens: int = 1_000_000
+    premium_requests_per_minute: int = 600
+    premium_tokens_per_minute: int = 400_000
+    premium_monthly_tokens: int = 0
+    completion_estimate_tokens: int = 512
+    admin_token: str = ""
     openrouter_api_key: str = ""
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     openai_api_key: str = ""
@@ -73,6 +82,8 @@ class Settings:
             raise SettingsError("demo_models must be one of auto, on, off")
         if self.workers < 1:
             raise SettingsError("workers must be at least 1")
+        if self.rate_window_seconds < 1:
+            raise SettingsError("rate_window_seconds must be at least 1")
         if self.max_body_bytes < 1024:
             raise SettingsError("max_body_bytes must be at least 1024")
 

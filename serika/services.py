@@ -24,6 +24,10 @@ from serika.keys.revocation import RedisRevocations, Revocations, SharedFileRevo
 from serika.keys.service import KeyService
 from serika.keys.store import KeyStore
 from serika.keys.verify import KeyVerifier
+from serika.limits.counters import Counters, InProcessCounters
+from serika.limits.limiter import Limiter
+from serika.limits.plans import plans_from
+from serika.limits.redis_counters import RedisCounters
 from serika.providers.registry import Providers, build_providers
 from serika.server_secret import load_server_secret
 from serika.usage.meter import Meter
@@ -48,6 +52,7 @@ class Services:
     text: TextGateway
     reports: UsageReports
     characters: CharacterService
+    limiter: Limiter
 
     async def start(self) -> None:
         await self.revocations.start()
@@ -56,6 +61,7 @@ class Services:
     async def close(self) -> None:
         try:
             await self.meter.stop()
+            await self.limiter.close()
         finally:
             await self.providers.close()
             await self.revocations.stop()
@@ -94,11 +100,22 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         throttle,
         clock,
         settings.session_ttl_seconds,
+        revocations,
     )
     catalog = Catalog.from_settings(settings)
     activity = ActivityRecorder(key_store, clock)
     usage = UsageStore(engine)
-    meter = Meter(usage, activity, clock, settings.activity_flush_seconds)
+    counters: Counters = (
+        RedisCounters(settings.redis_url) if settings.redis_url else InProcessCounters()
+    )
+    limiter = Limiter(
+        counters,
+        plans_from(settings),
+        usage,
+        clock,
+        settings.rate_window_seconds,
+    )
+    meter = Meter(usage, activity, clock, settings.activity_flush_seconds, limiter)
     providers = build_providers(settings, demo=demo_enabled(settings))
     characters = CharacterService(CharacterStore(engine), clock)
     return Services(
@@ -116,7 +133,8 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         meter=meter,
         usage=usage,
         providers=providers,
-        text=TextGateway(catalog, providers, meter, characters),
-        reports=UsageReports(usage, key_store, meter, clock),
+        text=TextGateway(catalog, providers, meter, characters, limiter),
+        reports=UsageReports(usage, key_store, meter, clock, plans_from(settings)),
         characters=characters,
+        limiter=limiter,
     )

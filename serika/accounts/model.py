@@ -19,6 +19,7 @@ class User:
     username: str
     tier: Tier
     created_at: datetime
+    spend_limit_micro_usd: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from serika.clock import Clock
 from serika.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound, RateLimited
 from serika.ids import new_id
 from serika.keys.hashing import SecretHasher
+from serika.keys.revocation import Revocations
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
@@ -55,7 +56,9 @@ class AccountService:
         throttle: LoginThrottle,
         clock: Clock,
         session_ttl_seconds: int,
+        revocations: Revocations,
     ) -> None:
+        self._revocations = revocations
         self._store = store
         self._passwords = passwords
         self._hasher = hasher
@@ -150,4 +153,24 @@ class AccountService:
         if user is None:
             raise NotFound(f"no user with email {email!r}", param="email")
         await self._store.set_tier(user.id, tier)
+        await self._revocations.publish()  # cached key credentials carry the tier
         return await self.user(user.id)
+
+    async def set_spending_limit(self, user_id: str, dollars: object) -> User:
+        """A monthly spending cap in USD (``None`` removes it)."""
+        if dollars is None:
+            micro = None
+        elif (
+            isinstance(dollars, bool)
+            or not isinstance(dollars, (int, float))
+            or not (0 <= dollars <= 1_000_000)
+        ):
+            raise InvalidRequest(
+                "monthly_spending_limit must be a number of dollars from 0 to 1000000, or null",
+                param="monthly_spending_limit",
+            )
+        else:
+            micro = round(dollars * 1_000_000)
+        await self._store.set_spending_limit(user_id, micro)
+        await self._revocations.publish()  # cached key credentials carry the cap
+        return await self.user(user_id)

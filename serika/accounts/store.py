@@ -25,6 +25,7 @@ def _to_user(row: RowMapping) -> User:
         username=row["username"],
         tier=Tier(row["tier"]),
         created_at=row["created_at"],
+        spend_limit_micro_usd=row["monthly_spend_limit_micro_usd"],
     )
 
 
@@ -84,6 +85,15 @@ class AccountStore:
         query = update(users).where(users.c.id == user_id).values(tier=tier.value)
         async with self._engine.begin() as conn:
             return (await conn.execute(query)).rowcount == 1
+
+    async def set_spending_limit(self, user_id: str, micro_usd: int | None) -> None:
+        query = (
+            update(users)
+            .where(users.c.id == user_id)
+            .values(monthly_spend_limit_micro_usd=micro_usd)
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(query)
 
     async def insert_session(self, values: Mapping[str, Any]) -> None:
         async with self._engine.begin() as conn:

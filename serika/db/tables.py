@@ -62,6 +62,7 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("tier", String(16), nullable=False, server_default="free"),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("monthly_spend_limit_micro_usd", BigInteger(), nullable=True),
 )
 
 sessions = Table(

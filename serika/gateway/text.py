@@ -20,6 +20,7 @@ from serika.characters.persona import with_persona
 from serika.characters.service import CharacterService
 from serika.errors import InvalidRequest, SerikaError, UpstreamFailed
 from serika.gateway import validate
+from serika.limits.limiter import Admission, Limiter, premium_refusal
 from serika.providers.base import Operation, UpstreamCall
 from serika.providers.messages import content_text, estimate_tokens, prompt_text
 from serika.providers.registry import Providers
@@ -83,8 +84,14 @@ def _usage_numbers(usage: Any) -> tuple[int, int] | None:
 
 class TextGateway:
     def __init__(
-        self, catalog: Catalog, providers: Providers, meter: Meter, characters: CharacterService
+        self,
+        catalog: Catalog,
+        providers: Providers,
+        meter: Meter,
+        characters: CharacterService,
+        limiter: Limiter,
     ) -> None:
+        self._limiter = limiter
         self._catalog = catalog
         self._providers = providers
         self._meter = meter
@@ -117,6 +124,8 @@ class TextGateway:
         streaming = validate.stream_flag(body)
         validate.sampling(body)
         model = self.resolve(requested)
+        if model.tier == "premium" and ticket.tier != "premium":
+            raise premium_refusal(requested)
         provider = self._providers.get(model.provider)
         upstream_body = {k: v for k, v in body.items() if k not in SERIKA_FIELDS}
         character_id = body.get("character_id")
@@ -133,6 +142,7 @@ class TextGateway:
             options = dict(body.get("stream_options") or {})
             caller_wants_usage = bool(options.get("include_usage"))
             upstream_body["stream_options"] = {**options, "include_usage": True}
+        ticket.admission = await self._admit(ticket, model, operation, upstream_body)
         call = UpstreamCall(operation, model.upstream_model, upstream_body)
         if not streaming:
             answer = await provider.complete(call)
@@ -151,6 +161,22 @@ class TextGateway:
             self._relay(
                 first, chunks, requested, model, operation, body, ticket, caller_wants_usage
             )
+        )
+
+    async def _admit(
+        self, ticket: UsageTicket, model: Model, operation: Operation, body: dict[str, Any]
+    ) -> Admission:
+        """Reserve the call's estimated tokens and cost against every limit, in one go."""
+        prompt = estimate_tokens(prompt_text(operation, body))
+        wanted = body.get("max_tokens") or body.get("max_completion_tokens")
+        completion = (
+            wanted if isinstance(wanted, int) else self._limiter.completion_estimate(ticket.tier)
+        )
+        return await self._limiter.admit(
+            ticket.caller(),
+            tokens=prompt + completion,
+            cost=model.cost_micro_usd(prompt, completion, 0),
+            metered=True,
         )
 
     async def _relay(

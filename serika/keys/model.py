@@ -46,10 +46,13 @@ class IssuedKey:
 
 @dataclass(frozen=True, slots=True)
 class KeyCredential:
-    """What verification needs to know about a presented key; cached per process."""
+    """What verification needs to know about a presented key, and about its owner's plan;
+    cached per process (tier and cap changes invalidate it like key changes do)."""
 
     key_id: str
     user_id: str
     key_hash: str
     permissions: frozenset[Permission]
     status: KeyStatus
+    tier: str = "free"
+    spend_limit_micro_usd: int | None = None  # the owner's monthly spending cap, if any

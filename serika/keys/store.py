@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import RowMapping, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from serika.db.tables import api_keys
+from serika.db.tables import api_keys, users
 from serika.keys.model import ApiKey, KeyCredential, KeyStatus
 from serika.keys.permissions import from_stored
 
@@ -93,13 +93,19 @@ class KeyStore:
 
     async def find_credential(self, key_hash: str) -> KeyCredential | None:
         """The one query on the verification path: an indexed equality on the hash."""
-        query = select(
-            api_keys.c.id,
-            api_keys.c.user_id,
-            api_keys.c.key_hash,
-            api_keys.c.permissions,
-            api_keys.c.status,
-        ).where(api_keys.c.key_hash == key_hash)
+        query = (
+            select(
+                api_keys.c.id,
+                api_keys.c.user_id,
+                api_keys.c.key_hash,
+                api_keys.c.permissions,
+                api_keys.c.status,
+                users.c.tier,
+                users.c.monthly_spend_limit_micro_usd,
+            )
+            .select_from(api_keys.join(users, users.c.id == api_keys.c.user_id))
+            .where(api_keys.c.key_hash == key_hash)
+        )
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         if row is None:
@@ -110,6 +116,8 @@ class KeyStore:
             key_hash=row.key_hash,
             permissions=from_stored(row.permissions),
             status=KeyStatus(row.status),
+            tier=row.tier,
+            spend_limit_micro_usd=row.monthly_spend_limit_micro_usd,
         )
 
     async def apply_activity(self, batch: Iterable[KeyActivity]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from serika.clock import Clock
 from serika.keys.activity import ActivityRecorder
+from serika.limits.limiter import Limiter
 from serika.usage.model import UsageTicket
 from serika.usage.store import UsageStore
 
@@ -17,8 +18,14 @@ log = logging.getLogger(__name__)
 
 class Meter:
     def __init__(
-        self, store: UsageStore, activity: ActivityRecorder, clock: Clock, interval: float
+        self,
+        store: UsageStore,
+        activity: ActivityRecorder,
+        clock: Clock,
+        interval: float,
+        limiter: Limiter,
     ) -> None:
+        self._limiter = limiter
         self._store = store
         self._activity = activity
         self._clock = clock
@@ -59,13 +66,16 @@ class Meter:
             }
         )
         tokens = ticket.prompt_tokens + ticket.completion_tokens
+        if ticket.admission is not None:
+            self._limiter.settle(ticket.admission, tokens, ticket.cost_micro_usd)
         if ticket.key_id is not None and (tokens or ticket.images):
             self._activity.record(ticket.key_id, requests=0, tokens=tokens, images=ticket.images)
 
     def pending(self) -> int:
         return len(self._pending)
 
-    async def flush(self) -> int:
+    async def flush_usage(self) -> int:
+        """Write the pending usage records (reports call this to include the latest requests)."""
         async with self._lock:
             batch, self._pending = self._pending, []
             if batch:
@@ -74,8 +84,13 @@ class Meter:
                 except Exception:
                     self._pending[:0] = batch
                     raise
-            await self._activity.flush()
             return len(batch)
+
+    async def flush(self) -> int:
+        """Write usage records and key activity."""
+        written = await self.flush_usage()
+        await self._activity.flush()
+        return written
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="serika-meter")

@@ -1,9 +1,12 @@
-"""A usage ticket: one request's metering, opened when it is permitted, closed when it ends."""
+"""A usage ticket: one request's metering (and its limit reservation), opened when it is
+permitted, closed when it ends."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from serika.limits.limiter import Admission, Caller
 
 
 @dataclass(slots=True)
@@ -22,6 +25,12 @@ class UsageTicket:
     status: int = 200
     deferred: bool = False  # a stream closes its own ticket when it ends
     closed: bool = field(default=False)
+    tier: str = "free"
+    spend_limit_micro_usd: int | None = None
+    admission: Admission | None = None  # what the limiter reserved for this request
+
+    def caller(self) -> Caller:
+        return Caller(self.user_id, self.key_id, self.tier, self.spend_limit_micro_usd)
 
     def set_tokens(self, prompt: int, completion: int, *, estimated: bool = False) -> None:
         self.prompt_tokens = max(0, prompt)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from serika.accounts.model import User
 from serika.clock import Clock
 from serika.errors import InvalidRequest, NotFound
 from serika.keys.store import KeyStore
+from serika.limits.plans import Plan
 from serika.usage.meter import Meter
 from serika.usage.store import UsageFilter, UsageStore
 
@@ -39,7 +42,15 @@ def _totals(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class UsageReports:
-    def __init__(self, store: UsageStore, keys: KeyStore, meter: Meter, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: UsageStore,
+        keys: KeyStore,
+        meter: Meter,
+        clock: Clock,
+        plans: Mapping[str, Plan],
+    ) -> None:
+        self._plans = plans
         self._store = store
         self._keys = keys
         self._meter = meter
@@ -49,9 +60,37 @@ class UsageReports:
         """This calendar month's (UTC) totals, as the profile shows them."""
         now = self._clock.now()
         start = datetime(now.year, now.month, 1, tzinfo=UTC)
-        await self._meter.flush()
+        await self._meter.flush_usage()
         totals = _totals(await self._store.totals_since(user_id, start))
         return {"period_start": start.date().isoformat(), **totals}
+
+    async def plan_status(self, user: User) -> dict[str, Any]:
+        """The tier, its limits, and this month's use against them: what is used, what is left."""
+        month = await self.this_month(user.id)
+        plan = self._plans.get(user.tier.value, self._plans["free"])
+        allowance = plan.monthly_tokens or None
+        cap = user.spend_limit_micro_usd
+        start = date.fromisoformat(month["period_start"])
+        renews = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+        return {
+            "tier": user.tier.value,
+            "period_start": month["period_start"],
+            "renews_on": renews.isoformat(),
+            "requests_per_minute": plan.requests_per_minute or None,
+            "tokens_per_minute": plan.tokens_per_minute or None,
+            "monthly_tokens": allowance,
+            "monthly_tokens_used": month["total_tokens"],
+            "monthly_tokens_left": (
+                max(0, allowance - month["total_tokens"]) if allowance else None
+            ),
+            "monthly_spending_limit": cap / 1_000_000 if cap is not None else None,
+            "monthly_spend": month["cost"],
+            "monthly_spend_left": (
+                max(0.0, round((cap - month["cost"] * 1_000_000) / 1_000_000, 6))
+                if cap is not None
+                else None
+            ),
+        }
 
     async def report(
         self, user_id: str, start_date: str | None, end_date: str | None, key_id: str | None
@@ -65,7 +104,7 @@ class UsageReports:
             owned = await self._keys.get_for_user(user_id, key_id) is not None
             if not owned and not await self._store.key_was_used(user_id, key_id):
                 raise NotFound(f"no API key with id {key_id!r}", param="key_id")
-        await self._meter.flush()  # this process's latest requests count too
+        await self._meter.flush_usage()  # this process's latest requests count too
         rows = await self._store.report(
             UsageFilter(
                 user_id=user_id,

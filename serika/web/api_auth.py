@@ -83,10 +83,22 @@ async def current_user(_request: Request, session: Session) -> Response:
     return JSON(user_json(session.user))
 
 
+async def update_user(request: Request, session: Session) -> Response:
+    """Today: the monthly spending limit (``monthly_spending_limit`` in USD, or null)."""
+    body = await json_object(request)
+    user = session.user
+    if "monthly_spending_limit" in body:
+        user = await services(request).accounts.set_spending_limit(
+            user.id, body["monthly_spending_limit"]
+        )
+    return JSON(user_json(user))
+
+
 def routes() -> list[Route]:
     return [
         public_route("/register", register, methods=["POST"]),
         public_route("/login", login, methods=["POST"]),
         session_route("/logout", logout, methods=["POST"]),
         session_route("/user", current_user),
+        session_route("/user", update_user, methods=["PATCH"]),
     ]

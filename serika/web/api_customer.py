@@ -25,8 +25,7 @@ async def get_user(request: Request, call: ApiCall) -> Response:
     found = services(request)
     user = await found.accounts.user(call.credential.user_id)
     usage = await found.reports.this_month(user.id)
-    # Limits arrive with tiers and plans; until then every account is unlimited (null).
-    limits = {"monthly_tokens": None, "monthly_spend": None}
+    limits = await found.reports.plan_status(user)
     return JSON({**user_json(user), "usage": usage, "limits": limits})
 
 

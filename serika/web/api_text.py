@@ -64,7 +64,11 @@ async def generate_text(request: Request, call: ApiCall) -> Response:
 def routes() -> list[Route]:
     text = Permission.TEXT_GENERATION
     return [
-        key_route("/chat/completions", chat_completions, permission=text, methods=["POST"]),
-        key_route("/completions", completions, permission=text, methods=["POST"]),
-        key_route("/generate/text", generate_text, permission=text, methods=["POST"]),
+        key_route(
+            "/chat/completions", chat_completions, permission=text, methods=["POST"], reserves=True
+        ),
+        key_route("/completions", completions, permission=text, methods=["POST"], reserves=True),
+        key_route(
+            "/generate/text", generate_text, permission=text, methods=["POST"], reserves=True
+        ),
     ]

@@ -13,9 +13,11 @@ from serika.web.routing import account_route, services
 
 async def usage(request: Request, user_id: str) -> Response:
     query = request.query_params
-    report = await services(request).reports.report(
+    found = services(request)
+    report = await found.reports.report(
         user_id, query.get("start_date"), query.get("end_date"), query.get("key_id")
     )
+    report["limits"] = await found.reports.plan_status(await found.accounts.user(user_id))
     return JSON(report)
 
 

@@ -39,4 +39,9 @@ def user_json(user: User) -> dict[str, Any]:
         "tier": user.tier.value,
         "join_date": iso(user.created_at),
         "created_at": iso(user.created_at),
+        "monthly_spending_limit": (
+            user.spend_limit_micro_usd / 1_000_000
+            if user.spend_limit_micro_usd is not None
+            else None
+        ),
     }

@@ -62,7 +62,9 @@ def _label(path: str) -> str:
     return re.sub(r"\{(\w+)(:\w+)?\}", r"{\1}", path)
 
 
-def _key_endpoint(path: str, handler: KeyHandler, permission: Permission | None) -> Endpoint:
+def _key_endpoint(
+    path: str, handler: KeyHandler, permission: Permission | None, reserves: bool = False
+) -> Endpoint:
     label = _label(path)
 
     async def endpoint(request: Request) -> Response:
@@ -77,11 +79,17 @@ def _key_endpoint(path: str, handler: KeyHandler, permission: Permission | None)
             raise
         found.activity.record(credential.key_id)
         ticket = found.meter.open(credential.user_id, credential.key_id, label)
+        ticket.tier = credential.tier
+        ticket.spend_limit_micro_usd = credential.spend_limit_micro_usd
         try:
+            if not reserves:
+                ticket.admission = await found.limiter.admit(ticket.caller())
             response = await handler(request, ApiCall(credential, ticket))
         except SerikaError as error:
             ticket.status = error.status
             found.meter.close(ticket)
+            if ticket.admission is not None:
+                error.headers = {**ticket.admission.headers, **error.headers}
             raise
         except BaseException as error:
             ticket.status = 499 if isinstance(error, asyncio.CancelledError) else 500
@@ -90,6 +98,8 @@ def _key_endpoint(path: str, handler: KeyHandler, permission: Permission | None)
         if not ticket.deferred:
             ticket.status = response.status_code
             found.meter.close(ticket)
+        if ticket.admission is not None:
+            response.headers.update(ticket.admission.headers)
         return response
 
     return endpoint
@@ -101,9 +111,14 @@ def key_route(
     *,
     permission: Permission | None,
     methods: Sequence[str] = ("GET",),
+    reserves: bool = False,
 ) -> Route:
-    """A route for programs holding an API key; every permitted call is metered."""
-    endpoint = _key_endpoint(path, handler, permission)
+    """A route for programs holding an API key; every permitted call is metered and limited.
+
+    ``reserves=True``: the handler admits the call itself once it can estimate its cost (tokens,
+    images), so limits are checked in one round trip; otherwise the route admits it first.
+    """
+    endpoint = _key_endpoint(path, handler, permission, reserves)
     return Route(path, endpoint, methods=list(methods), name=handler.__name__)
 
 

@@ -474,6 +474,9 @@ async def stream(
         record["chunks_sent"] += 1
     if directives.drop is not None:
         record["dropped"] = True
+        # Let the chunks sent so far reach the client before the connection dies, as they do
+        # from a provider that fails mid-answer (a reset racing its own data loses the data).
+        await asyncio.sleep(0.1)
         abort_connection(request)
         return response
     if not await send(chunk([kind.chunk_choice(None)])):

@@ -35,6 +35,11 @@ FAST_ENV: Mapping[str, str] = {
     "SERIKA_PASSWORD_TIME_COST": "1",
     "SERIKA_PASSWORD_MEMORY_KIB": "1024",
     "SERIKA_ACTIVITY_FLUSH_SECONDS": "0.2",
+    # Generous limits, so that tests of other features are never throttled; the limit tests
+    # set their own.
+    "SERIKA_FREE_REQUESTS_PER_MINUTE": "100000",
+    "SERIKA_FREE_TOKENS_PER_MINUTE": "0",
+    "SERIKA_FREE_MONTHLY_TOKENS": "0",
 }
 STARTUP_DONE = "Application startup complete."
 _ADDRESS_IN_USE = ("address already in use", "errno 98")

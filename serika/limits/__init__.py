@@ -1,0 +1,1 @@
+"""Tiers and limits: plans, counters (in process or Redis), admission and settlement."""

@@ -1,0 +1,103 @@
+"""The counter primitive, the same tests on both implementations (in process, real Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from serika.limits.counters import Bucket, Counters, InProcessCounters
+from serika.limits.redis_counters import RedisCounters
+from tests.support.redis import redis_url
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def make_counters(request: pytest.FixtureRequest) -> Iterator[type]:
+    if request.param == "in-process":
+        yield InProcessCounters
+    else:
+        prefix = f"test:{secrets.token_hex(4)}:"
+        yield lambda: RedisCounters(redis_url(), prefix=prefix)  # type: ignore[misc]
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def test_take_admits_until_the_limit_then_refuses(make_counters: type) -> None:
+    async def scenario() -> None:
+        counters: Counters = make_counters()
+        try:
+            bucket = Bucket("k", 1, 1, 3, 60_000)
+            results = [await counters.take([bucket]) for _ in range(4)]
+            assert [r.admitted for r in results] == [True, True, True, False]
+            assert [r.values[0] for r in results[:3]] == [1, 2, 3]
+            refused = results[3]
+            assert refused.failed == 0 and refused.values == (3,)
+            assert 0 < refused.ttls_ms[0] <= 60_000
+        finally:
+            await counters.close()
+
+    run(scenario())
+
+
+def test_take_is_all_or_nothing(make_counters: type) -> None:
+    async def scenario() -> None:
+        counters: Counters = make_counters()
+        try:
+            roomy = Bucket("a", 5, 1, 100, 60_000)
+            full = Bucket("b", 1, 1, 1, 60_000)
+            assert (await counters.take([full])).admitted
+            refused = await counters.take([roomy, full])
+            assert not refused.admitted and refused.failed == 1
+            again = await counters.take([roomy])
+            assert again.values == (5,)  # the refused take added nothing to "a"
+        finally:
+            await counters.close()
+
+    run(scenario())
+
+
+def test_soft_limits_admit_while_there_is_room(make_counters: type) -> None:
+    async def scenario() -> None:
+        counters: Counters = make_counters()
+        try:
+            # a token bucket: needs 1 token of room, reserves 40
+            bucket = Bucket("t", 40, 1, 100, 60_000)
+            admitted = [(await counters.take([bucket])).admitted for _ in range(4)]
+            assert admitted == [True, True, True, False]  # 0, 40, 80 had room; 120 has none
+            await counters.adjust("t", -50, 60_000)  # settled below the reservation
+            assert (await counters.take([bucket])).admitted
+        finally:
+            await counters.close()
+
+    run(scenario())
+
+
+def test_seed_only_fills_a_missing_bucket(make_counters: type) -> None:
+    async def scenario() -> None:
+        counters: Counters = make_counters()
+        try:
+            await counters.seed("m", 7, 60_000)
+            await counters.seed("m", 100, 60_000)
+            taken = await counters.take([Bucket("m", 1, 1, 0, 60_000)])
+            assert taken.values == (8,)
+        finally:
+            await counters.close()
+
+    run(scenario())
+
+
+def test_concurrent_takes_never_exceed_the_limit(make_counters: type) -> None:
+    async def scenario() -> None:
+        counters: Counters = make_counters()
+        try:
+            bucket = Bucket("c", 1, 1, 10, 60_000)
+            results = await asyncio.gather(*(counters.take([bucket]) for _ in range(50)))
+            assert sum(r.admitted for r in results) == 10
+        finally:
+            await counters.close()
+
+    run(scenario())
