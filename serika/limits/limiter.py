@@ -102,7 +102,8 @@ class Limiter:
         kinds = ["requests"]
         if metered:
             month, month_start, month_ttl = _month(now)
-            await self._seed_month(caller.user_id, month, month_start, month_ttl)
+            if plan.monthly_tokens or caller.spend_limit_micro_usd is not None:
+                await self._seed_month(caller.user_id, month, month_start, month_ttl)
             buckets.append(
                 Bucket(
                     f"t:{caller.user_id}:{window}",
@@ -128,12 +129,20 @@ class Limiter:
                     )
                 )
                 kinds.append("month_spend")
+        limited = [n for n, bucket in enumerate(buckets) if bucket.limit > 0]
+        if len(limited) < len(buckets):  # unlimited buckets need no counting
+            buckets = [buckets[n] for n in limited]
+            kinds = [kinds[n] for n in limited]
+        if not buckets:
+            return Admission()
         taken = await self._counters.take(buckets)
         if not taken.admitted:
             raise self._refusal(kinds[taken.failed or 0], buckets[taken.failed or 0], taken)
         admission = Admission(headers=self._headers(buckets, kinds, taken))
         if metered:
-            for bucket, kind in zip(buckets[1:], kinds[1:], strict=True):
+            for bucket, kind in zip(buckets, kinds, strict=True):
+                if kind == "requests":
+                    continue
                 amount = cost if kind == "month_spend" else tokens
                 unit = "cost" if kind == "month_spend" else "tokens"
                 admission.reservations.append((bucket.key, amount, bucket.ttl_ms, unit))
