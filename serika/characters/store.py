@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, delete, insert, or_, select, true, update
+from sqlalchemy import RowMapping, and_, delete, false, insert, select, true, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from serika.characters.model import Character, CharacterQuery
@@ -126,20 +126,21 @@ class CharacterStore:
         return _to_character(row, tags.get(character_id, []))
 
     async def search(self, query: CharacterQuery) -> list[Character]:
+        """A page of characters, newest first: public ones plus the viewer's private ones.
+
+        Each kind is read from its own index in (created_at, id) order, only as deep as the
+        page needs, and the two are merged: no scan of the whole table however many there are.
+        """
         c = characters.c
-        if query.only_own:
-            visible: Any = c.owner_id == query.viewer_id
-        else:
-            visible = or_(c.is_public == true(), c.owner_id == query.viewer_id)
-        conditions = [visible]
+        filters = []
         if query.tag:
-            conditions.append(
+            filters.append(
                 c.id.in_(
                     select(character_tags.c.character_id).where(character_tags.c.tag == query.tag)
                 )
             )
         for word in dict.fromkeys(words(query.search)):
-            conditions.append(
+            filters.append(
                 c.id.in_(
                     select(character_terms.c.character_id).where(
                         character_terms.c.term >= word,
@@ -147,10 +148,27 @@ class CharacterStore:
                     )
                 )
             )
+        depth = query.limit + query.offset
+
+        def branch(visible: Any) -> Any:
+            return (
+                select(c.id)
+                .where(visible, *filters)
+                .order_by(c.created_at.desc(), c.id.desc())
+                .limit(depth)
+                .subquery()
+            )
+
+        own = branch(and_(c.owner_id == query.viewer_id, c.is_public == false()))
+        if query.only_own:
+            public = branch(and_(c.owner_id == query.viewer_id, c.is_public == true()))
+        else:
+            public = branch(c.is_public == true())
+        candidates = union_all(select(own.c.id), select(public.c.id)).subquery()
         statement = (
             select(*_COLUMNS)
             .select_from(characters.join(users, users.c.id == c.owner_id))
-            .where(and_(*conditions))
+            .where(c.id.in_(select(candidates.c.id)))
             .order_by(c.created_at.desc(), c.id.desc())
             .limit(query.limit)
             .offset(query.offset)

@@ -136,8 +136,8 @@ characters = Table(
     Column("avatar", String(128), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
-    Index("ix_characters_is_public_created_at", "is_public", "created_at"),
-    Index("ix_characters_owner_id_created_at", "owner_id", "created_at"),
+    Index("ix_characters_is_public_created_at", "is_public", "created_at", "id"),
+    Index("ix_characters_owner_id_created_at", "owner_id", "created_at", "id"),
 )
 
 character_tags = Table(
