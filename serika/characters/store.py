@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, delete, false, insert, select, true, union_all, update
+from sqlalchemy import (
+    RowMapping,
+    and_,
+    delete,
+    exists,
+    false,
+    insert,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from serika.characters.model import Character, CharacterQuery
@@ -13,6 +24,7 @@ from serika.characters.terms import prefix_upper_bound, terms_for, words
 from serika.db.tables import character_tags, character_terms, characters, users
 
 _COLUMNS = [*characters.c, users.c.username.label("creator")]
+RARE = 1000  # a filter matching at most this many characters is applied as an id list
 
 
 def _to_character(row: RowMapping, tags: Sequence[str]) -> Character:
@@ -131,23 +143,50 @@ class CharacterStore:
         Each kind is read from its own index in (created_at, id) order, only as deep as the
         page needs, and the two are merged: no scan of the whole table however many there are.
         """
-        c = characters.c
-        filters = []
+        probes = []
         if query.tag:
-            filters.append(
-                c.id.in_(
-                    select(character_tags.c.character_id).where(character_tags.c.tag == query.tag)
-                )
-            )
+            probes.append((character_tags, character_tags.c.tag == query.tag))
         for word in dict.fromkeys(words(query.search)):
-            filters.append(
-                c.id.in_(
-                    select(character_terms.c.character_id).where(
-                        character_terms.c.term >= word,
-                        character_terms.c.term < prefix_upper_bound(word),
-                    )
-                )
+            term = character_terms.c.term
+            probes.append((character_terms, and_(term >= word, term < prefix_upper_bound(word))))
+        async with self._engine.connect() as conn:
+            filters, nothing = await self._filters(conn, probes)
+            if nothing:
+                return []
+            return await self._page(conn, query, filters)
+
+    async def _filters(
+        self, conn: AsyncConnection, probes: list[tuple[Any, Any]]
+    ) -> tuple[list[Any], bool]:
+        """A filter per tag or search word, shaped by how common it is.
+
+        A rare one (at most ``RARE`` characters) becomes an explicit id list, so the page is
+        read by primary key; a common one becomes a correlated EXISTS, so the page is read
+        in index order and stops after a page's worth. Either way no query walks 100,000 rows
+        to find 20.
+        """
+        c = characters.c
+        ids: set[str] | None = None
+        common = []
+        for table, condition in probes:
+            found = (
+                (await conn.execute(select(table.c.character_id).where(condition).limit(RARE + 1)))
+                .scalars()
+                .all()
             )
+            if len(found) <= RARE:
+                ids = set(found) if ids is None else ids & set(found)
+                if not ids:
+                    return [], True
+            else:
+                common.append(exists().where(table.c.character_id == c.id, condition))
+        filters: list[Any] = [c.id.in_(sorted(ids))] if ids is not None else []
+        return filters + common, False
+
+    async def _page(
+        self, conn: AsyncConnection, query: CharacterQuery, filters: list[Any]
+    ) -> list[Character]:
+        c = characters.c
         depth = query.limit + query.offset
 
         def branch(visible: Any) -> Any:
@@ -173,9 +212,8 @@ class CharacterStore:
             .limit(query.limit)
             .offset(query.offset)
         )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(statement)).mappings().all()
-            tags = await self._tags(conn, [r["id"] for r in rows])
+        rows = (await conn.execute(statement)).mappings().all()
+        tags = await self._tags(conn, [r["id"] for r in rows])
         return [_to_character(r, tags.get(r["id"], [])) for r in rows]
 
     async def _tags(self, conn: AsyncConnection, ids: Sequence[str]) -> dict[str, list[str]]:
