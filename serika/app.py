@@ -16,7 +16,7 @@ from serika.config import Settings
 from serika.db.migrate import is_up_to_date
 from serika.errors import SerikaError
 from serika.services import build_services
-from serika.web import api_auth, api_customer, api_keys, api_text, api_usage, ops
+from serika.web import api_auth, api_customer, api_images, api_keys, api_text, api_usage, cdn, ops
 from serika.web.errors import http_error, serika_error, unexpected_error
 from serika.web.limits import BodySizeLimit
 
@@ -29,6 +29,7 @@ def _api_routes() -> list[BaseRoute]:
     return [
         *api_customer.routes(),
         *api_text.routes(),
+        *api_images.routes(),
         *api_usage.routes(),
         *api_keys.routes(),
     ]
@@ -51,6 +52,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         *ops.routes(),
         Mount("/api/auth", routes=api_auth.routes()),
+        Mount("/api/cdn", routes=cdn.routes()),
         Mount("/api/openai/v1", routes=api),
         Mount("/v1", routes=api),
     ]

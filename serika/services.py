@@ -15,6 +15,10 @@ from serika.clock import Clock, SystemClock
 from serika.config import Settings
 from serika.db.engine import create_engine
 from serika.gateway.text import TextGateway
+from serika.images.gateway import ImageGateway
+from serika.images.jobs import ImageJobs
+from serika.images.store import JobStore
+from serika.images.worker import JobWorkers
 from serika.keys.activity import ActivityRecorder
 from serika.keys.cache import CredentialCache
 from serika.keys.hashing import SecretHasher
@@ -24,6 +28,8 @@ from serika.keys.store import KeyStore
 from serika.keys.verify import KeyVerifier
 from serika.providers.registry import Providers, build_providers
 from serika.server_secret import load_server_secret
+from serika.storage.blobs import BlobStore
+from serika.storage.factory import build_blob_store
 from serika.usage.meter import Meter
 from serika.usage.report import UsageReports
 from serika.usage.store import UsageStore
@@ -45,17 +51,25 @@ class Services:
     providers: Providers
     text: TextGateway
     reports: UsageReports
+    blobs: BlobStore
+    images: ImageGateway
+    jobs: ImageJobs
+    job_workers: JobWorkers
 
     async def start(self) -> None:
         await self.revocations.start()
         await self.meter.start()
+        await self.blobs.start()
+        await self.job_workers.start()
 
     async def close(self) -> None:
         try:
+            await self.job_workers.stop()
             await self.meter.stop()
         finally:
             await self.providers.close()
             await self.revocations.stop()
+            await self.blobs.close()
             await self.engine.dispose()
 
 
@@ -97,6 +111,18 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     usage = UsageStore(engine)
     meter = Meter(usage, activity, clock, settings.activity_flush_seconds)
     providers = build_providers(settings, demo=demo_enabled(settings))
+    blobs = build_blob_store(settings)
+    images = ImageGateway(catalog, providers, blobs, clock, settings.image_max_prompt_chars)
+    job_store = JobStore(engine)
+    job_workers = JobWorkers(
+        job_store,
+        images,
+        clock,
+        workers=settings.image_job_workers,
+        poll_seconds=settings.image_job_poll_seconds,
+        lease_seconds=settings.image_job_lease_seconds,
+        max_attempts=settings.image_job_max_attempts,
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -114,4 +140,8 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         providers=providers,
         text=TextGateway(catalog, providers, meter),
         reports=UsageReports(usage, key_store, meter, clock),
+        blobs=blobs,
+        images=images,
+        jobs=ImageJobs(images, job_store, clock, job_workers.wake),
+        job_workers=job_workers,
     )

@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
     false,
 )
@@ -116,4 +117,28 @@ usage_records = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_usage_records_user_id_created_at", "user_id", "created_at"),
     Index("ix_usage_records_key_id_created_at", "key_id", "created_at"),
+)
+
+# Asynchronous image jobs: rows survive restarts; workers claim them (see serika.images.store).
+image_jobs = Table(
+    "image_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("key_id", String(32), nullable=True),
+    Column("endpoint", String(64), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("request", Text(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False, server_default="0"),
+    Column("claimed_by", String(128), nullable=True),
+    Column("lease_expires_at", UTCDateTime(), nullable=True),
+    Column("result", Text(), nullable=True),
+    Column("error", Text(), nullable=True),
+    Column("error_code", String(64), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Index("ix_image_jobs_user_id_created_at", "user_id", "created_at"),
+    Index("ix_image_jobs_status_created_at", "status", "created_at"),
 )
