@@ -125,6 +125,8 @@ def response_format(body: dict[str, Any]) -> str:
 
 def parse(body: dict[str, Any], max_prompt_chars: int) -> ImageRequest:
     """Validate every field we use; unknown OpenAI fields (quality, style, user) are ignored."""
+    if body.get("stream") not in (None, False):
+        raise InvalidRequest("streaming image generation is not supported", param="stream")
     prompt = _text(body, "prompt", max_prompt_chars, required=True)
     negative = _text(body, "negative_prompt", max_prompt_chars, required=False)
     size_width, size_height = _size(body)

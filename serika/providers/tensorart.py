@@ -2,8 +2,9 @@
 
 ``POST {base}/v1/jobs`` with an ``INPUT_INITIALIZE`` stage (seed, count) and a ``DIFFUSION``
 stage (size, prompts, ``sdModel``, sampler, steps, ``cfgScale``) creates a TensorArt job;
-``GET {base}/v1/jobs/{id}`` is polled until its status is ``SUCCESS`` (then each image is
-fetched from its URL) or ``FAILED``/``ERROR``. ``Authorization: Bearer <key>``.
+``GET {base}/v1/jobs/{id}`` is polled (every 0.5 s at first, backing off to 5 s) until its
+status is ``SUCCESS`` (then each image is fetched from its URL) or ``FAILED``/``ERROR``.
+``Authorization: Bearer <key>``.
 
 A TensorArt model is named by a numeric ``sdModel`` id, which the shipped catalog does not
 know: set ``upstream_id`` for each TensorArt model you enable in a ``[[models]]`` entry of
@@ -67,14 +68,16 @@ class TensorArtProvider:
         base_url: str,
         api_key: str,
         *,
-        poll_seconds: float = 2.0,
+        first_poll_seconds: float = 0.5,
+        max_poll_seconds: float = 5.0,
         max_wait_seconds: float = 900.0,
     ) -> None:
         self.name = http.name
         self._http = http
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key}"}
-        self._poll = poll_seconds
+        self._first_poll = first_poll_seconds
+        self._max_poll = max_poll_seconds
         self._max_wait = max_wait_seconds
 
     async def generate_images(self, call: ImageCall) -> list[GeneratedImage]:
@@ -88,6 +91,7 @@ class TensorArtProvider:
         )
         job = _job(created, self.name)
         deadline = time.monotonic() + self._max_wait
+        pause = self._first_poll
         while str(job.get("status", "")).upper() != DONE:
             status = str(job.get("status", "")).upper()
             if status in FAILED:
@@ -97,7 +101,8 @@ class TensorArtProvider:
                 )
             if time.monotonic() > deadline:
                 raise UpstreamTimeout(f"The provider '{self.name}' did not finish in time.")
-            await asyncio.sleep(self._poll)
+            await asyncio.sleep(pause)
+            pause = min(self._max_poll, pause * 1.5)
             job = _job(
                 await self._http.get_json(f"{self._base}/v1/jobs/{job['id']}", self._headers),
                 self.name,

@@ -63,6 +63,7 @@ def test_size_width_and_height() -> None:
         ({"prompt": "p", "sampler": "fast"}, "sampler"),
         ({"prompt": "p", "seed": -1}, "seed"),
         ({"prompt": "p", "seed": 2**32}, "seed"),
+        ({"prompt": "p", "stream": True}, "stream"),
     ],
 )
 def test_bad_fields_are_400s_naming_the_parameter(body: dict[str, Any], param: str) -> None:
