@@ -152,6 +152,12 @@ class JobStore:
             )
             .returning(*image_jobs.c)
         )
+        # A plain read first: idle workers polling an empty queue take no write lock (on
+        # SQLite a write would hold up every other writer, the API's inserts included).
+        async with self._engine.connect() as conn:
+            queued = select(c.id).where(c.status == JobStatus.QUEUED.value).limit(1)
+            if (await conn.execute(queued)).first() is None:
+                return None
         async with self._engine.begin() as conn:
             row = (await conn.execute(claim)).mappings().first()
         return _job(row) if row is not None else None
