@@ -332,3 +332,7 @@ def test_public_url_setting_is_used(tmp_path: Path, database_url: str) -> None:
         secret = new_key(client, new_account(client), ["image_generation"])
         url = generate(client, secret, model=DEMO, prompt="p", size="64x64").json()["data"][0]
         assert url["url"].startswith("https://img.example.com/x/api/cdn/images/img_")
+
+
+def test_metrics_show_running_image_jobs(client: TestClient) -> None:
+    assert "serika_image_jobs_running 0" in client.get("/metrics").text
