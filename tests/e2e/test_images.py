@@ -222,7 +222,7 @@ def test_a_job_outlives_a_crash_of_its_server(server: ServerProcess, fake: FakeU
     fake.reset()
     account, secret = new_keyed(server)
     headers = {"Authorization": f"Bearer {secret}"}
-    body = {"model": "gpt-image-1-low", "prompt": "slow #delay=2", "size": "64x128"}
+    body = {"model": "gpt-image-1-low", "prompt": "slow #delay=1", "size": "64x128"}
     job_id = httpx.post(
         f"{server.base_url}/v1/jobs/images", json=body, headers=headers, timeout=10
     ).json()["id"]
