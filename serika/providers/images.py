@@ -72,6 +72,6 @@ def read_image(data: bytes, provider: str, seed: int | None) -> GeneratedImage:
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
         raise UpstreamFailed(f"The provider '{provider}' answered with a broken image.") from None
     return GeneratedImage(data, content_type, width, height, seed)
