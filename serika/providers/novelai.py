@@ -64,7 +64,7 @@ class NovelAIProvider:
         self.name = http.name
         self._http = http
         self._url = base_url.rstrip("/") + "/ai/generate-image"
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/zip"}
+        self._headers = {"Authorization": f"Bearer {api_key}"}
 
     async def generate_images(self, call: ImageCall) -> list[GeneratedImage]:
         raw, _ = await self._http.request_bytes(
