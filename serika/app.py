@@ -21,9 +21,11 @@ from serika.web import (
     api_auth,
     api_characters,
     api_customer,
+    api_images,
     api_keys,
     api_text,
     api_usage,
+    cdn,
     ops,
 )
 from serika.web.errors import http_error, serika_error, unexpected_error
@@ -38,6 +40,7 @@ def _api_routes() -> list[BaseRoute]:
     return [
         *api_customer.routes(),
         *api_text.routes(),
+        *api_images.routes(),
         *api_usage.routes(),
         *api_characters.key_routes(),
         *api_keys.routes(),
@@ -63,6 +66,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Mount("/api/auth", routes=api_auth.routes()),
         *api_characters.owner_routes(),
         *api_admin.routes(),
+        Mount("/api/cdn", routes=cdn.routes()),
         Mount("/api/openai/v1", routes=api),
         Mount("/v1", routes=api),
     ]

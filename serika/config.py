@@ -73,6 +73,22 @@ class Settings:
     azure_api_version: str = "2024-10-21"
     novelai_api_key: str = ""
     tensorart_api_key: str = ""
+    # Images: providers, storage, the CDN's public address, asynchronous jobs.
+    novelai_base_url: str = "https://image.novelai.net"
+    tensorart_base_url: str = "https://ap-east-1.tensorart.cloud"
+    public_url: str = ""
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_prefix: str = ""
+    image_max_prompt_chars: int = 4000
+    image_job_workers: int = 2
+    image_job_poll_seconds: float = 1.0
+    image_job_lease_seconds: float = 60.0
+    image_job_max_attempts: int = 3
+    demo_image_delay_seconds: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -86,6 +102,7 @@ class Settings:
             raise SettingsError("rate_window_seconds must be at least 1")
         if self.max_body_bytes < 1024:
             raise SettingsError("max_body_bytes must be at least 1024")
+        _check_image_settings(self)
 
     @property
     def resolved_database_url(self) -> str:
@@ -124,6 +141,17 @@ class Settings:
     def documented_names(self) -> list[str]:
         """The environment variable names, as the README documents them."""
         return [ENV_PREFIX + f.name.upper() for f in fields(self) if f.name != "extra"]
+
+
+def _check_image_settings(settings: Settings) -> None:
+    if settings.image_job_workers < 0:
+        raise SettingsError("image_job_workers must be 0 (no workers here) or more")
+    if settings.image_job_max_attempts < 1:
+        raise SettingsError("image_job_max_attempts must be at least 1")
+    if settings.image_job_lease_seconds < 1 or settings.image_job_poll_seconds <= 0:
+        raise SettingsError("image_job_lease_seconds must be >= 1 and the poll interval > 0")
+    if settings.image_max_prompt_chars < 1:
+        raise SettingsError("image_max_prompt_chars must be at least 1")
 
 
 def async_database_url(url: str) -> str:

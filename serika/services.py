@@ -17,6 +17,10 @@ from serika.clock import Clock, SystemClock
 from serika.config import Settings
 from serika.db.engine import create_engine
 from serika.gateway.text import TextGateway
+from serika.images.gateway import ImageGateway
+from serika.images.jobs import ImageJobs
+from serika.images.store import JobStore
+from serika.images.worker import JobWorkers
 from serika.keys.activity import ActivityRecorder
 from serika.keys.cache import CredentialCache
 from serika.keys.hashing import SecretHasher
@@ -30,6 +34,8 @@ from serika.limits.plans import plans_from
 from serika.limits.redis_counters import RedisCounters
 from serika.providers.registry import Providers, build_providers
 from serika.server_secret import load_server_secret
+from serika.storage.blobs import BlobStore
+from serika.storage.factory import build_blob_store
 from serika.usage.meter import Meter
 from serika.usage.report import UsageReports
 from serika.usage.store import UsageStore
@@ -53,18 +59,26 @@ class Services:
     reports: UsageReports
     characters: CharacterService
     limiter: Limiter
+    blobs: BlobStore
+    images: ImageGateway
+    jobs: ImageJobs
+    job_workers: JobWorkers
 
     async def start(self) -> None:
         await self.revocations.start()
         await self.meter.start()
+        await self.blobs.start()
+        await self.job_workers.start()
 
     async def close(self) -> None:
         try:
+            await self.job_workers.stop()
             await self.meter.stop()
             await self.limiter.close()
         finally:
             await self.providers.close()
             await self.revocations.stop()
+            await self.blobs.close()
             await self.engine.dispose()
 
 
@@ -118,6 +132,20 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     meter = Meter(usage, activity, clock, settings.activity_flush_seconds, limiter)
     providers = build_providers(settings, demo=demo_enabled(settings))
     characters = CharacterService(CharacterStore(engine), clock)
+    blobs = build_blob_store(settings)
+    images = ImageGateway(
+        catalog, providers, blobs, clock, settings.image_max_prompt_chars, limiter
+    )
+    job_store = JobStore(engine)
+    job_workers = JobWorkers(
+        job_store,
+        images,
+        clock,
+        workers=settings.image_job_workers,
+        poll_seconds=settings.image_job_poll_seconds,
+        lease_seconds=settings.image_job_lease_seconds,
+        max_attempts=settings.image_job_max_attempts,
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -137,4 +165,8 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         reports=UsageReports(usage, key_store, meter, clock, plans_from(settings)),
         characters=characters,
         limiter=limiter,
+        blobs=blobs,
+        images=images,
+        jobs=ImageJobs(images, job_store, clock, job_workers.wake),
+        job_workers=job_workers,
     )

@@ -166,3 +166,27 @@ character_terms = Table(
     Column("term", String(32), primary_key=True),
     Index("ix_character_terms_term", "term", "character_id"),
 )
+
+# Asynchronous image jobs: rows survive restarts; workers claim them (see serika.images.store).
+image_jobs = Table(
+    "image_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("key_id", String(32), nullable=True),
+    Column("endpoint", String(64), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("request", Text(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False, server_default="0"),
+    Column("claimed_by", String(128), nullable=True),
+    Column("lease_expires_at", UTCDateTime(), nullable=True),
+    Column("result", Text(), nullable=True),
+    Column("error", Text(), nullable=True),
+    Column("error_code", String(64), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Index("ix_image_jobs_user_id_created_at", "user_id", "created_at"),
+    Index("ix_image_jobs_status_created_at", "status", "created_at"),
+)

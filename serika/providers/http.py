@@ -18,6 +18,7 @@ from serika.errors import SerikaError, UpstreamFailed, UpstreamRejected, Upstrea
 from serika.providers.sse import events
 
 _URL = re.compile(r"https?://\S+")
+MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 _KNOWN_TYPES = {
     "invalid_request_error",
     "authentication_error",
@@ -130,6 +131,55 @@ class HttpUpstream:
         finally:
             response.close()
 
+    async def request_bytes(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        limit: int = MAX_DOWNLOAD_BYTES,
+    ) -> tuple[bytes, str]:
+        """The raw answer and its content type (images, zips), failures mapped as above."""
+        send = dict(headers or {})
+        data = None
+        if body is not None:
+            data = orjson.dumps(body)
+            send.setdefault("Content-Type", "application/json")
+        try:
+            async with self._session.request(method, url, data=data, headers=send) as response:
+                if response.status >= 400:
+                    await self._raise_for(response)
+                if response.content_length is not None and response.content_length > limit:
+                    raise self._too_large()
+                raw = bytearray()
+                async for piece in response.content.iter_chunked(65536):
+                    raw += piece
+                    if len(raw) > limit:
+                        raise self._too_large()
+                return bytes(raw), response.headers.get("Content-Type", "")
+        except SerikaError:
+            raise
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise self._timeout() from None
+        except aiohttp.ClientError:
+            raise self._unreachable() from None
+
+    async def get_json(self, url: str, headers: Mapping[str, str]) -> dict[str, Any]:
+        raw, _ = await self.request_bytes(
+            "GET", url, headers={"Accept": "application/json", **headers}
+        )
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            raise UpstreamFailed(f"The provider '{self.name}' answered with invalid JSON.")
+        return value
+
+    def _too_large(self) -> UpstreamFailed:
+        return UpstreamFailed(f"The provider '{self.name}' answered with too large a file.")
+
     def _timeout(self) -> UpstreamTimeout:
         return UpstreamTimeout(f"The provider '{self.name}' did not answer in time.")
 
@@ -147,7 +197,9 @@ class HttpUpstream:
     def _error_from(self, status: int, body: Any, streaming: bool = False) -> SerikaError:
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict):
-            error = {"message": error if isinstance(error, str) else ""}
+            # Some providers (NovelAI) answer {"statusCode": 400, "message": "..."}.
+            top = body.get("message") if isinstance(body, dict) else None
+            error = {"message": error if isinstance(error, str) else top or ""}
         message = self.scrub(str(error.get("message") or f"status {status}"))
         if streaming or status >= 500 or status < 400:
             return UpstreamFailed(f"The provider '{self.name}' failed (status {status}): {message}")

@@ -12,16 +12,27 @@ from serika.errors import ProviderNotConfigured
 from serika.providers.azure import AzureProvider
 from serika.providers.base import Provider
 from serika.providers.demo import DemoProvider
+from serika.providers.demo_image import DemoImageProvider
 from serika.providers.http import HttpUpstream, Timeouts, new_session
+from serika.providers.images import ImageProvider
+from serika.providers.novelai import NovelAIProvider
 from serika.providers.openai_compatible import OpenAICompatibleProvider
+from serika.providers.openai_images import OpenAIImagesProvider
+from serika.providers.tensorart import TensorArtProvider
 
 
 class Providers:
     """The providers this server can call, by name, sharing one HTTP connection pool."""
 
-    def __init__(self, providers: Mapping[str, Provider], session: aiohttp.ClientSession | None):
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        session: aiohttp.ClientSession | None,
+        images: Mapping[str, ImageProvider] | None = None,
+    ):
         self._providers = dict(providers)
         self._session = session
+        self._images = dict(images or {})
 
     def get(self, name: str) -> Provider:
         provider = self._providers.get(name)
@@ -31,12 +42,22 @@ class Providers:
             )
         return provider
 
+    def image(self, name: str) -> ImageProvider:
+        provider = self._images.get(name)
+        if provider is None:
+            raise ProviderNotConfigured(
+                f"The image provider '{name}' behind this model is not configured on this server."
+            )
+        return provider
+
     def names(self) -> set[str]:
-        return set(self._providers)
+        return set(self._providers) | set(self._images)
 
     async def close(self) -> None:
         for provider in self._providers.values():
             await provider.close()
+        for image_provider in self._images.values():
+            await image_provider.close()
         if self._session is not None:
             await self._session.close()
 
@@ -49,6 +70,7 @@ def build_providers(settings: Settings, demo: bool) -> Providers:
     )
     session = new_session(settings.upstream_max_connections, timeouts)
     found: dict[str, Provider] = {}
+    images: dict[str, ImageProvider] = {}
 
     def http(name: str, *secrets: str) -> HttpUpstream:
         return HttpUpstream(name, session, secrets)
@@ -65,6 +87,23 @@ def build_providers(settings: Settings, demo: bool) -> Providers:
             settings.openai_base_url,
             settings.openai_api_key,
         )
+        images["openai"] = OpenAIImagesProvider(
+            http("openai", settings.openai_api_key),
+            settings.openai_base_url,
+            settings.openai_api_key,
+        )
+    if settings.novelai_api_key:
+        images["novelai"] = NovelAIProvider(
+            http("novelai", settings.novelai_api_key),
+            settings.novelai_base_url,
+            settings.novelai_api_key,
+        )
+    if settings.tensorart_api_key:
+        images["tensorart"] = TensorArtProvider(
+            http("tensorart", settings.tensorart_api_key),
+            settings.tensorart_base_url,
+            settings.tensorart_api_key,
+        )
     if settings.azure_api_key and settings.azure_endpoint:
         found["azure"] = AzureProvider(
             http("azure", settings.azure_api_key),
@@ -74,9 +113,19 @@ def build_providers(settings: Settings, demo: bool) -> Providers:
         )
     for name, spec in dict(settings.extra.get("providers", {})).items():
         found[str(name)] = _named(str(name), spec, http)
+        if dict(spec).get("kind", "openai") == "openai":
+            images[str(name)] = _named_images(str(name), spec, http)
     if demo:
         found["demo"] = DemoProvider(settings.demo_word_delay_seconds)
-    return Providers(found, session)
+        images["demo"] = DemoImageProvider(settings.demo_image_delay_seconds)
+    return Providers(found, session, images)
+
+
+def _named_images(name: str, spec: Mapping[str, Any], http: Any) -> ImageProvider:
+    """A named OpenAI-compatible provider also answers ``POST {base}/images/generations``."""
+    api_key = str(spec.get("api_key", ""))
+    headers = {str(k): str(v) for k, v in dict(spec.get("headers", {})).items()}
+    return OpenAIImagesProvider(http(name, api_key), spec["base_url"], api_key, headers)
 
 
 def _named(name: str, spec: Any, http: Any) -> Provider:

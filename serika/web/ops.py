@@ -28,6 +28,9 @@ async def metrics(request: Request) -> Response:
         "# HELP serika_key_revocation_generation Key changes seen by this process.",
         "# TYPE serika_key_revocation_generation counter",
         f"serika_key_revocation_generation {found.revocations.generation()}",
+        "# HELP serika_image_jobs_running Image jobs this process is drawing now.",
+        "# TYPE serika_image_jobs_running gauge",
+        f"serika_image_jobs_running {found.job_workers.busy()}",
         "",
     ]
     return Response("\n".join(lines), media_type="text/plain; version=0.0.4")

@@ -53,7 +53,14 @@ def free_port() -> int:
 class FakeUpstream:
     """One fake upstream process, started on a free port and stopped by the test."""
 
-    def __init__(self, *, log_path: Path | None = None, startup_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        log_path: Path | None = None,
+        startup_timeout: float = 10.0,
+        module: str = "tests.fakes.upstream",
+    ) -> None:
+        self.module = module  # tests.fakes.images_upstream: the fake image providers
         self._own_log = log_path is None
         if log_path is None:
             log_dir = Path(tempfile.gettempdir())
@@ -120,7 +127,7 @@ class FakeUpstream:
             [
                 sys.executable,
                 "-m",
-                "tests.fakes.upstream",
+                self.module,
                 "--host",
                 HOST,
                 "--port",

@@ -1,0 +1,1 @@
+"""Image generation: request validation, the generation path, stored images, async jobs."""
