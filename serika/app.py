@@ -66,7 +66,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Mount("/api/auth", routes=api_auth.routes()),
         *api_characters.owner_routes(),
         *api_admin.routes(),
-        Mount("/api/cdn", routes=cdn.routes()),
+        Mount("/api/cdn", routes=[*cdn.routes(), *api_characters.cdn_routes()]),
         Mount("/api/openai/v1", routes=api),
         Mount("/v1", routes=api),
     ]

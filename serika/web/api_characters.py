@@ -9,14 +9,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from serika.accounts.model import Session
+from serika.characters import avatars
 from serika.characters.model import Character, CharacterQuery
 from serika.characters.service import parse_input, parse_page
+from serika.errors import NotFound
 from serika.keys.permissions import Permission
 from serika.web.bodies import json_object
+from serika.web.cdn import serve_blob
 from serika.web.responses import JSON, iso, no_content
-from serika.web.routing import ApiCall, key_route, services, session_route
+from serika.web.routing import ApiCall, key_route, public_route, services, session_route
 
-AVATAR_PATH = "/api/cdn/avatars/"
+AVATAR_PATH = avatars.CDN_PREFIX
 OWNER = "/api/characters"
 
 
@@ -125,10 +128,48 @@ async def edit_character(request: Request, session: Session) -> Response:
 
 
 async def delete_character(request: Request, session: Session) -> Response:
-    await services(request).characters.delete(
+    found = services(request)
+    character = await found.characters.delete(
         session.user.id, str(request.path_params["character_id"])
     )
+    if character.avatar:
+        await found.blobs.delete(avatars.blob_key(character.avatar))
     return no_content()
+
+
+async def upload_avatar(request: Request, session: Session) -> Response:
+    """``PUT /api/characters/{id}/avatar`` with the image file as the body."""
+    found = services(request)
+    character_id = str(request.path_params["character_id"])
+    before = await found.characters.owned(session.user.id, character_id)
+    name = await avatars.store(found.blobs, await request.body())
+    character = await found.characters.set_avatar(session.user.id, character_id, name)
+    if before.avatar:
+        await found.blobs.delete(avatars.blob_key(before.avatar))
+    return JSON(owner_json(character))
+
+
+async def remove_avatar(request: Request, session: Session) -> Response:
+    found = services(request)
+    character_id = str(request.path_params["character_id"])
+    before = await found.characters.owned(session.user.id, character_id)
+    character = await found.characters.set_avatar(session.user.id, character_id, None)
+    if before.avatar:
+        await found.blobs.delete(avatars.blob_key(before.avatar))
+    return JSON(owner_json(character))
+
+
+async def avatar_file(request: Request) -> Response:
+    """``GET /api/cdn/avatars/{file}``: public, by unguessable name."""
+    name = str(request.path_params["file_name"])
+    if not avatars.is_file_name(name):
+        raise NotFound("No such avatar")
+    return await serve_blob(request, avatars.blob_key(name), name.removesuffix(".png"))
+
+
+def cdn_routes() -> list[Route]:
+    """Mounted at ``/api/cdn``."""
+    return [public_route("/avatars/{file_name}", avatar_file, methods=["GET", "HEAD"])]
 
 
 def owner_routes() -> list[Route]:
@@ -138,4 +179,6 @@ def owner_routes() -> list[Route]:
         session_route(f"{OWNER}/{{character_id}}", read_character),
         session_route(f"{OWNER}/{{character_id}}", edit_character, methods=["PATCH"]),
         session_route(f"{OWNER}/{{character_id}}", delete_character, methods=["DELETE"]),
+        session_route(f"{OWNER}/{{character_id}}/avatar", upload_avatar, methods=["PUT"]),
+        session_route(f"{OWNER}/{{character_id}}/avatar", remove_avatar, methods=["DELETE"]),
     ]
