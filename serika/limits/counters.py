@@ -77,6 +77,9 @@ class InProcessCounters:
         return Taken(True, None, tuple(values), tuple(ttls))
 
     async def adjust(self, key: str, delta: int, ttl_ms: int) -> None:
+        self.adjust_now(key, delta, ttl_ms)
+
+    def adjust_now(self, key: str, delta: int, ttl_ms: int) -> None:
         now = time.monotonic()
         found = self._get(key, now)
         value, expires = found if found else (0, now + ttl_ms / 1000)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from serika.clock import Clock
 from serika.errors import RateLimited, SerikaError
-from serika.limits.counters import Bucket, Counters, Taken
+from serika.limits.counters import Bucket, Counters, InProcessCounters, Taken
 from serika.limits.plans import Plan
 from serika.usage.store import UsageStore
 
@@ -41,6 +41,10 @@ class Caller:
 @dataclass(slots=True)
 class Admission:
     headers: dict[str, str] = field(default_factory=dict)
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+
     # (bucket key, reserved amount, ttl in ms, "tokens" or "cost")
     reservations: list[tuple[str, int, int, str]] = field(default_factory=list)
 
@@ -156,7 +160,10 @@ class Limiter:
         ]
         admission.reservations = []
         deltas = [d for d in deltas if d[1]]
-        if deltas:
+        if deltas and isinstance(self._counters, InProcessCounters):
+            for key, delta, ttl in deltas:  # no I/O: settle now, no task
+                self._counters.adjust_now(key, delta, ttl)
+        elif deltas:
             task = asyncio.get_running_loop().create_task(self._adjust(deltas))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

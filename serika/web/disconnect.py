@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -15,25 +14,26 @@ T = TypeVar("T")
 
 
 async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """Await ``work``; if the client disconnects first, cancel it (and the upstream call)."""
-    task = asyncio.ensure_future(work)
+    """Await ``work`` in this task; if the client disconnects first, cancel it (and so the
+    upstream call) and raise ``ClientDisconnected``. One watcher task, no second work task."""
+    current = asyncio.current_task()
+    assert current is not None
+    left = False
 
     async def watch() -> None:
-        while True:
-            message = await request.receive()
-            if message["type"] == "http.disconnect":
-                task.cancel()
-                return
+        nonlocal left
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        left = True
+        current.cancel()
 
     watcher = asyncio.ensure_future(watch())
     try:
-        return await task
+        return await work
     except asyncio.CancelledError:
-        if watcher.done() and task.cancelled():  # cancelled by the watcher: the client left
+        if left:
+            current.uncancel()
             raise ClientDisconnected("The client closed the connection.") from None
         raise
     finally:
-        for pending in (task, watcher):
-            pending.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        watcher.cancel()

@@ -98,8 +98,8 @@ def _key_endpoint(
         if not ticket.deferred:
             ticket.status = response.status_code
             found.meter.close(ticket)
-        if ticket.admission is not None:
-            response.headers.update(ticket.admission.headers)
+        if ticket.admission is not None and ticket.admission.headers:
+            response.raw_headers.extend(ticket.admission.raw_headers())
         return response
 
     return endpoint
