@@ -20,7 +20,8 @@ from serika.web.routing import (
 )
 
 
-def _secure(request: Request) -> bool:
+def secure_cookies(request: Request) -> bool:
+    """Whether cookies get `Secure`: always, never, or when the request came over HTTPS."""
     mode = services(request).settings.cookie_secure
     return mode == "always" or (mode == "auto" and request.url.scheme == "https")
 
@@ -36,7 +37,7 @@ async def register(request: Request) -> Response:
 def set_session_cookies(request: Request, response: Response, session: Session) -> None:
     """The HttpOnly session cookie and the script-readable CSRF cookie, after a login."""
     max_age = services(request).settings.session_ttl_seconds
-    secure = _secure(request)
+    secure = secure_cookies(request)
     response.set_cookie(
         SESSION_COOKIE,
         session.token,
