@@ -66,3 +66,16 @@ def wait_for_use(page: Page, name: str, requests: int) -> str:
         if shown == str(requests) or time.monotonic() > deadline:
             return card(page, name).locator('[data-field="last-used"]').inner_text()
         page.wait_for_timeout(200)
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter(e => e.type !== 'hidden' && e.offsetParent !== null)
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+               && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+  .map(e => e.outerHTML.slice(0, 120))"""
+
+
+def unlabelled_controls(page: Page) -> list[str]:
+    """The visible form controls a screen reader could not name."""
+    found: list[str] = page.evaluate(UNLABELLED)
+    return found

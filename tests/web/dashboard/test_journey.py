@@ -36,7 +36,12 @@ def server(
 ) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp(f"dashboard-{database_factory.backend}")
     # A word delay long enough that the page shows a half-written answer while it streams.
-    env = {"SERIKA_DEMO_WORD_DELAY_SECONDS": "0.04"}
+    # A monthly allowance and a rate limit, for the usage page to show.
+    env = {
+        "SERIKA_DEMO_WORD_DELAY_SECONDS": "0.04",
+        "SERIKA_FREE_MONTHLY_TOKENS": "1000000",
+        "SERIKA_FREE_REQUESTS_PER_MINUTE": "600",
+    }
     with ServerProcess(root / "data", database_factory.new(root / "db"), env=env) as running:
         yield running
         log = running.log_text()
@@ -97,7 +102,8 @@ def test_the_api_keys_guide_end_to_end(page: Page, server: ServerProcess) -> Non
     page.get_by_role("link", name="Usage").click()
     expect(page.locator("#sum-requests")).to_have_text("3")
     expect(page.locator("#tier")).to_have_text("free")
-    expect(page.locator("#allowance")).to_contain_text("unlimited")
+    expect(page.locator("#allowance")).to_contain_text("of 1,000,000 tokens used")
+    expect(page.locator("#rate-limits")).to_contain_text("600 requests a minute per key")
     page.wait_for_function("() => window.Chart && Chart.getChart('chart-total_requests')")
     plotted = page.evaluate(
         "Chart.getChart('chart-total_requests').data.datasets[0].data.reduce((a, b) => a + b, 0)"

@@ -140,10 +140,10 @@ def test_session_cookies_are_httponly_samesite_and_secure_over_https(client: Tes
     session = next(c for c in cookies if c.startswith("serika_session="))
     assert "HttpOnly" in session and "SameSite=lax" in session and "Secure" not in session
 
-    client.cookies.clear()
-    secure = TestClient(client.app, base_url="https://testserver")
-    token = form_token(secure)
-    r = secure.post("/login", data={**login, "form_token": token}, follow_redirects=False)
+    client.cookies.clear()  # the same app over HTTPS (one client: one event loop)
+    https = "https://testserver"
+    token = form_token(client, f"{https}/login")
+    r = client.post(f"{https}/login", data={**login, "form_token": token}, follow_redirects=False)
     assert r.status_code == 303
     session = next(c for c in r.headers.get_list("set-cookie") if "serika_session=" in c)
     assert "Secure" in session
@@ -262,7 +262,7 @@ def test_usage_page_fills_every_day_and_reports_bad_ranges(client: TestClient) -
     data = re.search(r'data-usage="([^"]+)"', r.text)
     assert data is not None
     assert data.group(1).count("2026-01-0") == 7
-    assert "unlimited tokens" in r.text
+    assert "0 of 1,000,000 tokens used" in r.text
     r = client.get("/usage?start_date=2026-02-01&end_date=2026-01-01")
     assert r.status_code == 400 and "start_date must not be after end_date" in r.text
     r = client.get("/usage?start_date=yesterday")
@@ -304,10 +304,12 @@ def test_image_endpoint_detection_looks_inside_mounts() -> None:
 
 def test_password_change_form_keeps_this_session_and_ends_others(client: TestClient) -> None:
     account = sign_in(client)
-    other = TestClient(client.app, base_url="http://testserver")
-    other_token = other.post(
+    mine = dict(client.cookies)
+    other_token = client.post(
         "/api/auth/login", json={"email": account["email"], "password": account["password"]}
     ).json()["token"]
+    client.cookies.clear()
+    client.cookies.update(mine)
     data = {"csrf_token": account["csrf"], "current_password": account["password"]}
     r = client.post(
         "/profile/password", data={**data, "new_password": "n" * 12, "confirm_password": "m" * 12}

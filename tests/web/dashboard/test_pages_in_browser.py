@@ -15,9 +15,12 @@ from playwright.sync_api import Page, expect
 
 from tests.support.browser import screenshots
 from tests.support.server import ServerProcess
-from tests.web.dashboard.steps import PASSWORD, card, create_key, register
+from tests.web.dashboard.steps import PASSWORD, card, create_key, register, unlabelled_controls
 
 pytestmark = pytest.mark.e2e
+
+PAGES = ["/keys", "/keys/new", "/usage", "/playground", "/characters", "/characters/new"]
+PAGES += ["/docs", "/profile"]
 
 
 @pytest.fixture(scope="module")
@@ -106,5 +109,53 @@ def test_key_pages_screenshots(page: Page) -> None:
     page.goto("/keys")
     card(page, "ci").get_by_text("Delete…").click()
     screenshots(page, "keys")
+    page.emulate_media(color_scheme="dark")
+    screenshots(page, "keys-dark")
+    page.emulate_media(color_scheme="light")
     page.goto("/register")  # signed in: sent on to the keys
     expect(page).to_have_url(re.compile(r"/keys$"))
+
+
+def test_every_control_is_labelled(page: Page) -> None:
+    register(page, "labels")
+    create_key(page, "labelled", ["text_generation"])
+    for path in PAGES:
+        page.goto(path)
+        assert unlabelled_controls(page) == [], path
+    page.goto("/keys")
+    for summary in page.locator("summary").all():
+        summary.click()
+    assert unlabelled_controls(page) == []
+
+
+def test_a_key_can_be_created_with_the_keyboard_alone(page: Page) -> None:
+    register(page, "keyboard")
+    page.goto("/keys")
+    page.keyboard.press("Tab")  # the skip link comes first
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.goto("/keys/new")
+    expect(page.get_by_label("Name")).to_be_focused()  # autofocus
+    page.keyboard.type("typed")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("text_generation", exact=True)).to_be_focused()
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")  # character_info
+    for _ in range(2):
+        page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Create API Key")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("It will not be shown again")
+    expect(page.locator(".tag")).to_have_text(["text_generation", "character_info"])
+
+    # Regenerate through the keyboard: the confirmation opens with Enter on its summary.
+    page.goto("/keys")
+    regenerate = card(page, "typed").get_by_text("Regenerate…")
+    regenerate.focus()
+    page.keyboard.press("Enter")
+    confirm = card(page, "typed").get_by_role("button", name="Regenerate key")
+    expect(confirm).to_be_visible()
+    confirm.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("The previous secret no longer works")
