@@ -41,7 +41,17 @@
           maintainAspectRatio: false,
           plugins: { legend: { display: false } },
           scales: {
-            x: { ticks: { color: text, maxRotation: 0, autoSkip: true, maxTicksLimit: 8 }, grid: { display: false } },
+            x: {
+              ticks: {
+                color: text,
+                maxRotation: 0,
+                autoSkip: true,
+                maxTicksLimit: 8,
+                // "11-27" on the axis; the tooltip keeps the full date.
+                callback: function (value) { return String(this.getLabelForValue(value)).slice(5); }
+              },
+              grid: { display: false }
+            },
             y: {
               beginAtZero: true,
               ticks: { color: text, precision: money ? undefined : 0 },
