@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -16,7 +16,8 @@ from starlette.routing import Route
 from serika.accounts.model import Session
 from serika.characters.model import Character, CharacterQuery
 from serika.characters.service import LIMITS, parse_input, parse_page
-from serika.errors import SerikaError
+from serika.errors import InvalidRequest, SerikaError
+from serika.web.api_characters import avatar_url, remove_character, replace_avatar
 from serika.web.dashboard.view import View, field, is_htmx
 from serika.web.routing import services
 
@@ -68,14 +69,19 @@ class CharacterPages:
     async def list_page(self, request: Request, session: Session) -> Response:
         browse, status = await self._browse(request, session)
         if is_htmx(request):
-            return self.view.render(request, "character_results.html", browse, session=session)
+            return self.view.render(
+                request,
+                "character_results.html",
+                {"avatar_url": avatar_url, **browse},
+                session=session,
+            )
         mine = await services(request).characters.search(
             CharacterQuery(session.user.id, limit=100, only_own=True)
         )
         return self.view.render(
             request,
             "characters.html",
-            {"mine": mine, **browse},
+            {"mine": mine, "avatar_url": avatar_url, **browse},
             session=session,
             status_code=status,
         )
@@ -95,6 +101,7 @@ class CharacterPages:
                 "character": character,
                 "values": form_values(character, body),
                 "limits": LIMITS,
+                "avatar": avatar_url(character) if character else None,
                 "error": error.message if error else None,
                 "error_param": error.param if error else None,
             },
@@ -133,8 +140,28 @@ class CharacterPages:
         return RedirectResponse("/characters?notice=character-saved", status_code=303)
 
     async def delete(self, request: Request, session: Session) -> Response:
-        await services(request).characters.delete(session.user.id, _character_id(request))
+        await remove_character(services(request), session.user.id, _character_id(request))
         return RedirectResponse("/characters?notice=character-deleted", status_code=303)
+
+    async def avatar(self, request: Request, session: Session) -> Response:
+        """Uploads (multipart field ``avatar``) or, with ``remove``, drops the avatar."""
+        found = services(request)
+        character = await found.characters.owned(session.user.id, _character_id(request))
+        form = await request.form()
+        upload = form.get("avatar")
+        image: bytes | None = None
+        if field(form, "remove") != "yes":
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                error = InvalidRequest("Choose an image file to upload.", param="avatar")
+                return self._form(request, session, character, error=error)
+            image = await upload.read()
+        try:
+            await replace_avatar(found, session.user.id, character.id, image)
+        except SerikaError as error:
+            return self._form(request, session, character, error=error)
+        return RedirectResponse(
+            f"/characters/{character.id}/edit?notice=avatar-saved", status_code=303
+        )
 
     def routes(self) -> list[Route]:
         page = self.view.page
@@ -146,4 +173,5 @@ class CharacterPages:
             page("/characters/{character_id}/edit", self.edit_page),
             page("/characters/{character_id}/edit", self.edit, methods=post),
             page("/characters/{character_id}/delete", self.delete, methods=post),
+            page("/characters/{character_id}/avatar", self.avatar, methods=post),
         ]

@@ -42,6 +42,7 @@ NOTICES: Mapping[str, str] = {
     "character-created": "The character was created.",
     "character-saved": "The character was saved.",
     "character-deleted": "The character was deleted.",
+    "avatar-saved": "The avatar was saved.",
 }
 
 

@@ -136,7 +136,8 @@ def test_the_api_keys_guide_end_to_end(page: Page, server: ServerProcess) -> Non
     page.get_by_label("API key secret").fill(secret)
     page.get_by_role("button", name="Use key").click()
     expect(page.locator("#pg-key-status")).to_contain_text("Key accepted")
-    page.get_by_label("Model", exact=True).select_option(CHAT_MODEL)
+    chat = page.get_by_role("region", name="2. Chat")
+    chat.get_by_label("Model").select_option(CHAT_MODEL)
     page.get_by_label("Character (optional)").select_option("chr_sampleMaraVell000000")
     page.get_by_label("Message").fill("Hello captain, what is our cargo today?")
     page.get_by_role("button", name="Send").click()
@@ -151,7 +152,8 @@ def test_the_api_keys_guide_end_to_end(page: Page, server: ServerProcess) -> Non
 
     # Images: generated and shown when this server has the endpoint; otherwise said plainly.
     if images_served(server, secret):
-        page.get_by_label("Model", exact=True).nth(1).select_option(IMAGE_MODEL)
+        images = page.get_by_role("region", name="3. Image")
+        images.get_by_label("Model").select_option(IMAGE_MODEL)
         page.get_by_label("Prompt").fill("A lighthouse at dusk")
         page.get_by_role("button", name="Generate image").click()
         image = page.locator("#pg-image-output img").first

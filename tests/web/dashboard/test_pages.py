@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -165,6 +167,7 @@ def test_forms_without_the_session_csrf_token_are_refused(client: TestClient) ->
         "/characters/new": {"name": "forged"},
         f"/characters/{character}/edit": {"name": "forged"},
         f"/characters/{character}/delete": {},
+        f"/characters/{character}/avatar": {"remove": "yes"},
         "/logout": {},
     }
     for path, data in posts.items():
@@ -361,3 +364,42 @@ def test_static_files_are_served_with_their_types(client: TestClient) -> None:
     assert r.headers["content-type"].startswith(("text/javascript", "application/javascript"))
     assert r.headers["x-content-type-options"] == "nosniff"
     assert client.get("/static/dashboard.css").headers["content-type"].startswith("text/css")
+
+
+def png(size: int = 64) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (size, size), (200, 40, 90)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_avatar_upload_and_removal_through_the_form(client: TestClient) -> None:
+    account = sign_in(client)
+    csrf = {"csrf_token": account["csrf"]}
+    character = client.post(
+        "/api/characters", json={"name": "Nox"}, headers={"x-csrf-token": account["csrf"]}
+    ).json()["id"]
+    path = f"/characters/{character}/avatar"
+    r = client.post(path, data=csrf, files={"avatar": ("a.png", png(), "image/png")})
+    assert r.status_code == 200 and "The avatar was saved." in r.text
+    avatar = client.get(f"/api/characters/{character}").json()["avatar_url"]
+    assert avatar and avatar.startswith("/api/cdn/avatars/")
+    assert f'src="{avatar}"' in r.text
+    assert client.get(avatar).headers["content-type"] == "image/png"
+    assert f'src="{avatar}"' in client.get("/characters").text
+
+    r = client.post(path, data=csrf, files={"avatar": ("a.txt", b"not an image", "text/plain")})
+    assert r.status_code == 400 and 'role="alert"' in r.text
+    assert client.get(f"/api/characters/{character}").json()["avatar_url"] == avatar
+    r = client.post(path, data=csrf, files={"avatar": ("", b"", "application/octet-stream")})
+    assert r.status_code == 400 and "Choose an image file" in r.text
+
+    r = client.post(path, data={**csrf, "remove": "yes"})
+    assert r.status_code == 200
+    assert client.get(f"/api/characters/{character}").json()["avatar_url"] is None
+    assert client.get(avatar).status_code == 404  # the old file went with it
+
+    client.post(path, data=csrf, files={"avatar": ("a.png", png(), "image/png")})
+    avatar = client.get(f"/api/characters/{character}").json()["avatar_url"]
+    r = client.post(f"/characters/{character}/delete", data=csrf, follow_redirects=False)
+    assert r.status_code == 303
+    assert client.get(avatar).status_code == 404  # deleting the character drops its avatar

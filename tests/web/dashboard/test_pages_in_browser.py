@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 from tests.support.browser import screenshots
 from tests.support.server import ServerProcess
 from tests.web.dashboard.steps import PASSWORD, card, create_key, register, unlabelled_controls
+from tests.web.dashboard.test_pages import png
 
 pytestmark = pytest.mark.e2e
 
@@ -85,9 +86,20 @@ def test_characters_and_docs(page: Page, server: ServerProcess) -> None:
     expect(mine).to_contain_text("private")
 
     mine.get_by_role("link", name="Edit").click()
+    page.get_by_label("Image file").set_input_files(
+        files=[{"name": "nox.png", "mimeType": "image/png", "buffer": png()}]
+    )
+    page.get_by_role("button", name="Upload avatar").click()
+    expect(page.get_by_role("status")).to_contain_text("The avatar was saved")
+    page.wait_for_function(
+        "() => { const i = document.getElementById('avatar-image');"
+        " return i && i.complete && i.naturalWidth === 64; }"
+    )
+    screenshots(page, "character-edit")
     page.get_by_label("Public: everyone can find it and chat with it").check()
     page.get_by_role("button", name="Save character").click()
     expect(page.locator("#my-characters")).to_contain_text("public")
+    expect(page.locator("#my-characters img.avatar")).to_have_count(1)
 
     page.get_by_role("link", name="Docs").click()
     base = f"{server.base_url}/api/openai/v1"
