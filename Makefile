@@ -7,7 +7,7 @@ HOST    ?= 127.0.0.1
 PORT    ?= 8000
 DATA    ?= ./data
 
-.PHONY: run test lint format bench clean install
+.PHONY: run test lint format bench clean install vendor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format serika tests bench
 	$(BIN)/ruff check --fix serika tests bench
+
+## Re-vendor the dashboard's htmx and Chart.js from npm (needs npm; the results are committed).
+vendor:
+	bash scripts/vendor.sh
 
 ## Benchmarks (never part of `make test`); see bench/README.md.
 bench: $(STAMP)

@@ -2,6 +2,8 @@
 # `make test`: system packages, the virtualenv, a throwaway PostgreSQL, lint, every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Playwright drives Debian's chromium (scripts/system-packages.sh); it never downloads one.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 bash scripts/system-packages.sh
 make --no-print-directory install
 bin=.venv/bin

@@ -26,6 +26,7 @@ from serika.web import (
     api_text,
     api_usage,
     cdn,
+    dashboard,
     ops,
 )
 from serika.web.errors import http_error, serika_error, unexpected_error
@@ -69,10 +70,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Mount("/api/cdn", routes=[*cdn.routes(), *api_characters.cdn_routes()]),
         Mount("/api/openai/v1", routes=api),
         Mount("/v1", routes=api),
+        *dashboard.routes(),
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(dashboard.SecurityHeaders),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+        ],
         exception_handlers={
             SerikaError: serika_error,
             HTTPException: http_error,

@@ -39,10 +39,10 @@ def clean_username(value: object) -> str:
     return value.strip()
 
 
-def check_password(value: object) -> str:
+def check_password(value: object, param: str = "password") -> str:
     if not isinstance(value, str) or not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
         raise InvalidRequest(
-            f"password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters", param="password"
+            f"{param} must be {PASSWORD_MIN} to {PASSWORD_MAX} characters", param=param
         )
     return value
 
@@ -141,6 +141,36 @@ class AccountService:
 
     async def logout(self, token: str) -> None:
         await self._store.revoke_session(self._hasher.digest(token), self._clock.now())
+
+    async def change_password(
+        self, user_id: str, current: object, new: object, *, keep_token: str, address: str
+    ) -> None:
+        """Checks the current password, stores the new one, and signs out every other session.
+
+        The session whose token is ``keep_token`` (the one asking) stays signed in. Wrong
+        current passwords count against the same throttle as failed logins.
+        """
+        if not isinstance(current, str) or not current:
+            raise InvalidRequest(
+                "current_password is required", param="current_password", code="missing_parameter"
+            )
+        secret = check_password(new, "new_password")
+        user = await self.user(user_id)
+        wait = self._throttle.retry_after(user.email, address)
+        if wait:
+            raise RateLimited(
+                f"too many wrong passwords; try again in {wait} seconds", retry_after=wait
+            )
+        if not await self._passwords.verify(await self._store.password_hash(user_id), current):
+            self._throttle.failed(user.email, address)
+            raise InvalidRequest(
+                "the current password is not correct",
+                param="current_password",
+                code="incorrect_password",
+            )
+        await self._store.set_password_hash(user_id, await self._passwords.hash(secret))
+        keep = self._hasher.digest(keep_token) if keep_token else None
+        await self._store.revoke_all_sessions(user_id, self._clock.now(), except_hash=keep)
 
     async def user(self, user_id: str) -> User:
         user = await self._store.user_by_id(user_id)

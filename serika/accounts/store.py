@@ -127,11 +127,25 @@ class AccountStore:
         async with self._engine.begin() as conn:
             await conn.execute(query)
 
-    async def revoke_all_sessions(self, user_id: str, now: datetime) -> None:
-        query = (
-            update(sessions)
-            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now)
+    async def revoke_all_sessions(
+        self, user_id: str, now: datetime, *, except_hash: str | None = None
+    ) -> None:
+        """Revokes every live session of the user, but the one hashed ``except_hash``."""
+        query = update(sessions).where(
+            sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
         )
+        if except_hash is not None:
+            query = query.where(sessions.c.token_hash != except_hash)
         async with self._engine.begin() as conn:
-            await conn.execute(query)
+            await conn.execute(query.values(revoked_at=now))
+
+    async def password_hash(self, user_id: str) -> str | None:
+        query = select(users.c.password_hash).where(users.c.id == user_id)
+        async with self._engine.connect() as conn:
+            found: str | None = (await conn.execute(query)).scalar_one_or_none()
+        return found
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> bool:
+        query = update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+        async with self._engine.begin() as conn:
+            return (await conn.execute(query)).rowcount == 1

@@ -20,4 +20,4 @@ class SecretHasher:
     @staticmethod
     def same(a: str, b: str) -> bool:
         """Constant-time comparison of two digests."""
-        return hmac.compare_digest(a.encode("ascii"), b.encode("ascii"))
+        return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))

@@ -1,4 +1,4 @@
-"""``/api/auth``: register, log in, log out, who am I."""
+"""``/api/auth``: register, log in, log out, who am I, change the password."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from serika.web.routing import (
 )
 
 
-def _secure(request: Request) -> bool:
+def secure_cookies(request: Request) -> bool:
+    """Whether cookies get `Secure`: always, never, or when the request came over HTTPS."""
     mode = services(request).settings.cookie_secure
     return mode == "always" or (mode == "auto" and request.url.scheme == "https")
 
@@ -33,22 +34,10 @@ async def register(request: Request) -> Response:
     return JSON(user_json(user), status_code=201)
 
 
-async def login(request: Request) -> Response:
-    body = await json_object(request)
-    address = request.client.host if request.client else "unknown"
-    session = await services(request).accounts.login(
-        body.get("email"), body.get("password"), address
-    )
-    response = JSON(
-        {
-            "token": session.token,
-            "csrf_token": session.csrf_token,
-            "expires_at": iso(session.expires_at),
-            "user": user_json(session.user),
-        }
-    )
+def set_session_cookies(request: Request, response: Response, session: Session) -> None:
+    """The HttpOnly session cookie and the script-readable CSRF cookie, after a login."""
     max_age = services(request).settings.session_ttl_seconds
-    secure = _secure(request)
+    secure = secure_cookies(request)
     response.set_cookie(
         SESSION_COOKIE,
         session.token,
@@ -67,16 +56,57 @@ async def login(request: Request) -> Response:
         secure=secure,
         path="/",
     )
+
+
+def clear_session_cookies(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def session_token(request: Request) -> str:
+    """The token that authenticated this request (header or cookie)."""
+    return request.headers.get(TOKEN_HEADER) or request.cookies.get(SESSION_COOKIE, "")
+
+
+async def login(request: Request) -> Response:
+    body = await json_object(request)
+    session = await services(request).accounts.login(
+        body.get("email"), body.get("password"), client_address(request)
+    )
+    response = JSON(
+        {
+            "token": session.token,
+            "csrf_token": session.csrf_token,
+            "expires_at": iso(session.expires_at),
+            "user": user_json(session.user),
+        }
+    )
+    set_session_cookies(request, response, session)
     return response
 
 
 async def logout(request: Request, _session: Session) -> Response:
-    token = request.headers.get(TOKEN_HEADER) or request.cookies.get(SESSION_COOKIE, "")
-    await services(request).accounts.logout(token)
+    await services(request).accounts.logout(session_token(request))
     response = no_content()
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    response.delete_cookie(CSRF_COOKIE, path="/")
+    clear_session_cookies(response)
     return response
+
+
+async def change_password(request: Request, session: Session) -> Response:
+    """Keeps this session signed in and signs out every other one."""
+    body = await json_object(request)
+    await services(request).accounts.change_password(
+        session.user.id,
+        body.get("current_password"),
+        body.get("new_password"),
+        keep_token=session_token(request),
+        address=client_address(request),
+    )
+    return no_content()
 
 
 async def current_user(_request: Request, session: Session) -> Response:
@@ -101,4 +131,5 @@ def routes() -> list[Route]:
         session_route("/logout", logout, methods=["POST"]),
         session_route("/user", current_user),
         session_route("/user", update_user, methods=["PATCH"]),
+        session_route("/password", change_password, methods=["POST"]),
     ]

@@ -14,6 +14,7 @@ from serika.characters.model import Character, CharacterQuery
 from serika.characters.service import parse_input, parse_page
 from serika.errors import NotFound
 from serika.keys.permissions import Permission
+from serika.services import Services
 from serika.web.bodies import json_object
 from serika.web.cdn import serve_blob
 from serika.web.responses import JSON, iso, no_content
@@ -127,35 +128,47 @@ async def edit_character(request: Request, session: Session) -> Response:
     return JSON(owner_json(character))
 
 
-async def delete_character(request: Request, session: Session) -> Response:
-    found = services(request)
-    character = await found.characters.delete(
-        session.user.id, str(request.path_params["character_id"])
-    )
+async def remove_character(found: Services, owner_id: str, character_id: str) -> None:
+    """Deletes a character and its avatar file (the JSON API and the dashboard share this)."""
+    character = await found.characters.delete(owner_id, character_id)
     if character.avatar:
         await found.blobs.delete(avatars.blob_key(character.avatar))
+
+
+async def replace_avatar(
+    found: Services, owner_id: str, character_id: str, image: bytes | None
+) -> Character:
+    """Stores ``image`` as the character's avatar (``None`` removes it); drops the old file."""
+    before = await found.characters.owned(owner_id, character_id)
+    name = await avatars.store(found.blobs, image) if image is not None else None
+    character = await found.characters.set_avatar(owner_id, character_id, name)
+    if before.avatar:
+        await found.blobs.delete(avatars.blob_key(before.avatar))
+    return character
+
+
+async def delete_character(request: Request, session: Session) -> Response:
+    await remove_character(
+        services(request), session.user.id, str(request.path_params["character_id"])
+    )
     return no_content()
 
 
 async def upload_avatar(request: Request, session: Session) -> Response:
     """``PUT /api/characters/{id}/avatar`` with the image file as the body."""
-    found = services(request)
-    character_id = str(request.path_params["character_id"])
-    before = await found.characters.owned(session.user.id, character_id)
-    name = await avatars.store(found.blobs, await request.body())
-    character = await found.characters.set_avatar(session.user.id, character_id, name)
-    if before.avatar:
-        await found.blobs.delete(avatars.blob_key(before.avatar))
+    character = await replace_avatar(
+        services(request),
+        session.user.id,
+        str(request.path_params["character_id"]),
+        await request.body(),
+    )
     return JSON(owner_json(character))
 
 
 async def remove_avatar(request: Request, session: Session) -> Response:
-    found = services(request)
-    character_id = str(request.path_params["character_id"])
-    before = await found.characters.owned(session.user.id, character_id)
-    character = await found.characters.set_avatar(session.user.id, character_id, None)
-    if before.avatar:
-        await found.blobs.delete(avatars.blob_key(before.avatar))
+    character = await replace_avatar(
+        services(request), session.user.id, str(request.path_params["character_id"]), None
+    )
     return JSON(owner_json(character))
 
 

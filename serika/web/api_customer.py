@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from serika.accounts.model import User
 from serika.keys.permissions import Permission
+from serika.services import Services
 from serika.web.presenters import user_json
 from serika.web.responses import JSON
 from serika.web.routing import ApiCall, key_route, services
@@ -21,12 +25,17 @@ async def get_model(request: Request, _call: ApiCall) -> Response:
     return JSON(model.public())
 
 
+async def account_profile(found: Services, user: User) -> dict[str, Any]:
+    """The profile ``GET /user`` answers; the dashboard's usage page shows the same."""
+    usage = await found.reports.this_month(user.id)
+    limits = await found.reports.plan_status(user)
+    return {**user_json(user), "usage": usage, "limits": limits}
+
+
 async def get_user(request: Request, call: ApiCall) -> Response:
     found = services(request)
     user = await found.accounts.user(call.credential.user_id)
-    usage = await found.reports.this_month(user.id)
-    limits = await found.reports.plan_status(user)
-    return JSON({**user_json(user), "usage": usage, "limits": limits})
+    return JSON(await account_profile(found, user))
 
 
 def routes() -> list[Route]:

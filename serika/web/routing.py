@@ -5,7 +5,8 @@
   per route, and checked before the handler runs (so a refused request does no work).
 - ``account_route(path, handler, permission=...)``: a session, or a key with the permission.
 - ``session_route(path, handler)``: a dashboard/script route; the handler receives the session.
-  Cookie-authenticated state changes must carry the session's CSRF token.
+  Cookie-authenticated state changes must carry the session's CSRF token (the
+  ``x-csrf-token`` header, or an HTML form's ``csrf_token`` field).
 - ``public_route``: no authentication.
 """
 
@@ -33,6 +34,7 @@ from serika.usage.model import UsageTicket
 SESSION_COOKIE = "serika_session"
 CSRF_COOKIE = "serika_csrf"
 CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
 TOKEN_HEADER = "x-auth-token"  # noqa: S105 (a header name)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -141,7 +143,7 @@ def account_route(
             return await keyed(request)
         session, from_cookie = await current_session(request)
         if from_cookie and request.method not in SAFE_METHODS:
-            check_csrf(request, session)
+            await check_csrf(request, session)
         return await handler(request, session.user.id)
 
     return Route(path, endpoint, methods=list(methods), name=handler.__name__)
@@ -160,12 +162,28 @@ async def current_session(request: Request) -> tuple[Session, bool]:
     return session, header_token is None
 
 
-def check_csrf(request: Request, session: Session) -> None:
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def sent_csrf_token(request: Request) -> str:
+    """The CSRF token a request carries: the header, or an HTML form's ``csrf_token`` field."""
     sent = request.headers.get(CSRF_HEADER, "")
+    if sent:
+        return sent
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _FORM_TYPES:
+        return ""
+    await request.body()  # cached, so a handler can still read the body after the form
+    value = (await request.form()).get(CSRF_FIELD)
+    return value if isinstance(value, str) else ""
+
+
+async def check_csrf(request: Request, session: Session) -> None:
+    sent = await sent_csrf_token(request)
     if not sent or not SecretHasher.same(sent, session.csrf_token):
         raise CSRFRejected(
             "This request changes state with a session cookie but lacks the CSRF token; "
-            f"send it in the '{CSRF_HEADER}' header."
+            f"send it in the '{CSRF_HEADER}' header (HTML forms: the '{CSRF_FIELD}' field)."
         )
 
 
@@ -175,7 +193,7 @@ def session_route(
     async def endpoint(request: Request) -> Response:
         session, from_cookie = await current_session(request)
         if from_cookie and request.method not in SAFE_METHODS:
-            check_csrf(request, session)
+            await check_csrf(request, session)
         return await handler(request, session)
 
     return Route(path, endpoint, methods=list(methods), name=handler.__name__)

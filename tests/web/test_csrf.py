@@ -57,3 +57,26 @@ def test_token_header_scripts_need_no_csrf_token(client: TestClient) -> None:
     account = new_account(client)
     r = client.post("/api/openai/v1/keys", json={"name": "script"}, headers=auth(account))
     assert r.status_code == 201
+
+
+def test_an_html_form_may_carry_the_token_in_the_csrf_token_field(client: TestClient) -> None:
+    csrf = _cookie_login(client)
+    r = client.post("/api/auth/logout", data={"csrf_token": "wrong"})
+    assert r.status_code == 403
+    r = client.post("/api/auth/logout", data={"other": "field"})
+    assert r.status_code == 403
+    r = client.post("/api/auth/logout", data={"csrf_token": csrf})
+    assert r.status_code == 204
+
+
+def test_a_form_field_token_leaves_the_body_readable(client: TestClient) -> None:
+    csrf = _cookie_login(client)
+    r = client.post("/api/openai/v1/keys", data={"csrf_token": csrf, "name": "form"})
+    assert r.status_code == 400  # the JSON API still wants JSON, and says so
+    assert error_of(r)["code"] == "invalid_json"
+
+
+def test_a_non_ascii_token_is_refused_not_a_crash(client: TestClient) -> None:
+    _cookie_login(client)
+    r = client.post("/api/auth/logout", data={"csrf_token": "jeton-\u00e9\u4e2d"})
+    assert r.status_code == 403
