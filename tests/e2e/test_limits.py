@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support.api import auth, new_account
+from tests.support.api import auth, away_from_window_edge, new_account
 from tests.support.redis import redis_url
 from tests.support.server import ServerProcess
 
@@ -134,6 +134,7 @@ def test_two_processes_sharing_redis_enforce_one_limit(tmp_path: Path, database_
     ):
         _, key = _account_and_key(first)
         headers = {"Authorization": f"Bearer {key}"}
+        away_from_window_edge()
         codes: list[Any] = []
         for n in range(8):
             server = first if n % 2 == 0 else second

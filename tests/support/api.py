@@ -50,3 +50,12 @@ def auth(account: dict[str, str]) -> dict[str, str]:
 
 def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
+
+
+def away_from_window_edge(window: int = 60, margin: float = 8.0) -> None:
+    """Wait until the current fixed rate-limit window has at least ``margin`` seconds left, so
+    a test's burst of requests is counted in one window (limits reset at each window's edge)."""
+    import time
+
+    while window - (time.time() % window) < margin:
+        time.sleep(0.2)

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from serika.app import create_app
 from tests.conftest import fast_settings
-from tests.support.api import auth, bearer, error_of, new_account
+from tests.support.api import auth, away_from_window_edge, bearer, error_of, new_account
 
 V1 = "/api/openai/v1"
 ADMIN = "admin-token-for-tests-0123456789"
@@ -61,6 +61,7 @@ def _chat(client: TestClient, secret: str, model: str = "demo/serika-chat", **ex
 def test_requests_per_key_with_openai_headers(limited: TestClient) -> None:
     account = new_account(limited)
     secret, other = _key(limited, account), _key(limited, account)
+    away_from_window_edge()
     answers = [limited.get(f"{V1}/models", headers=bearer(secret)) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert [a.headers["x-ratelimit-remaining-requests"] for a in answers] == ["2", "1", "0"]
