@@ -113,7 +113,10 @@ class AccountPages:
         *,
         error: SerikaError | None = None,
         changed: bool = False,
+        limit_error: SerikaError | None = None,
+        limit_saved: bool = False,
     ) -> Response:
+        cap = session.user.spend_limit_micro_usd
         return self.view.render(
             request,
             "profile.html",
@@ -121,11 +124,32 @@ class AccountPages:
                 "error": error.message if error else None,
                 "error_param": error.param if error else None,
                 "changed": changed,
+                "limit_error": limit_error.message if limit_error else None,
+                "limit_saved": limit_saved,
+                "spend_limit": f"{cap / 1_000_000:.2f}" if cap is not None else "",
             },
             session=session,
-            status_code=error.status if error else 200,
+            status_code=failed.status if (failed := error or limit_error) else 200,
             headers=error.headers if error else None,
         )
+
+    async def set_spending_limit(self, request: Request, session: Session) -> Response:
+        """The monthly spending limit (USD); an empty field removes it. Same rule as the API."""
+        form = await request.form()
+        raw = field(form, "monthly_spending_limit").strip()
+        try:
+            try:
+                dollars = float(raw) if raw else None
+            except ValueError:
+                raise InvalidRequest(
+                    "Enter the limit in dollars, like 25 or 12.50, or leave it empty.",
+                    param="monthly_spending_limit",
+                ) from None
+            user = await services(request).accounts.set_spending_limit(session.user.id, dollars)
+        except SerikaError as error:
+            return self._profile(request, session, limit_error=error)
+        updated = Session(user=user, csrf_token=session.csrf_token, expires_at=session.expires_at)
+        return self._profile(request, updated, limit_saved=True)
 
     async def profile(self, request: Request, session: Session) -> Response:
         return self._profile(request, session)
@@ -157,4 +181,5 @@ class AccountPages:
             view.page("/logout", self.logout, methods=["POST"]),
             view.page("/profile", self.profile),
             view.page("/profile/password", self.change_password, methods=["POST"]),
+            view.page("/profile/spending-limit", self.set_spending_limit, methods=["POST"]),
         ]

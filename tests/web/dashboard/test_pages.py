@@ -403,3 +403,19 @@ def test_avatar_upload_and_removal_through_the_form(client: TestClient) -> None:
     r = client.post(f"/characters/{character}/delete", data=csrf, follow_redirects=False)
     assert r.status_code == 303
     assert client.get(avatar).status_code == 404  # deleting the character drops its avatar
+
+
+def test_spending_limit_form_sets_and_clears_the_cap(client: TestClient) -> None:
+    account = sign_in(client)
+    r = client.post("/profile/spending-limit", data={"monthly_spending_limit": "12.50"})
+    assert r.status_code == 403  # no CSRF token
+    data = {"csrf_token": account["csrf"]}
+    r = client.post("/profile/spending-limit", data={**data, "monthly_spending_limit": "12.50"})
+    assert r.status_code == 200 and 'id="limit-saved"' in r.text and 'value="12.50"' in r.text
+    assert client.get("/api/auth/user").json()["monthly_spending_limit"] == 12.5
+    r = client.post("/profile/spending-limit", data={**data, "monthly_spending_limit": "lots"})
+    assert r.status_code == 400 and 'id="limit-error"' in r.text
+    assert client.get("/api/auth/user").json()["monthly_spending_limit"] == 12.5
+    r = client.post("/profile/spending-limit", data={**data, "monthly_spending_limit": ""})
+    assert r.status_code == 200
+    assert client.get("/api/auth/user").json()["monthly_spending_limit"] is None
