@@ -36,6 +36,9 @@ class Counters(Protocol):
 
     async def adjust(self, key: str, delta: int, ttl_ms: int) -> None: ...
 
+    async def adjust_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        """Several ``(key, delta, ttl_ms)`` adjustments in one go (one round trip)."""
+
     async def seed(self, key: str, value: int, ttl_ms: int) -> None: ...
 
     async def close(self) -> None: ...
@@ -78,6 +81,10 @@ class InProcessCounters:
 
     async def adjust(self, key: str, delta: int, ttl_ms: int) -> None:
         self.adjust_now(key, delta, ttl_ms)
+
+    async def adjust_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        for key, delta, ttl_ms in items:
+            self.adjust_now(key, delta, ttl_ms)
 
     def adjust_now(self, key: str, delta: int, ttl_ms: int) -> None:
         now = time.monotonic()

@@ -169,8 +169,7 @@ class Limiter:
             task.add_done_callback(self._tasks.discard)
 
     async def _adjust(self, deltas: list[tuple[str, int, int]]) -> None:
-        for key, delta, ttl in deltas:
-            await self._counters.adjust(key, delta, ttl)
+        await self._counters.adjust_many(deltas)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -37,9 +37,14 @@ end
 return out
 """
 
+# KEYS: the buckets; ARGV: delta, ttl_ms for each bucket in turn.
 _ADJUST = """
-redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))
-if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2])) end
+for i = 1, #KEYS do
+  redis.call('INCRBY', KEYS[i], tonumber(ARGV[(i - 1) * 2 + 1]))
+  if redis.call('PTTL', KEYS[i]) < 0 then
+    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[(i - 1) * 2 + 2]))
+  end
+end
 return 1
 """
 
@@ -63,7 +68,15 @@ class RedisCounters:
         return Taken(True, None, tuple(pairs[0::2]), tuple(pairs[1::2]))
 
     async def adjust(self, key: str, delta: int, ttl_ms: int) -> None:
-        await self._adjust(keys=[self._prefix + key], args=[delta, ttl_ms])
+        await self.adjust_many([(key, delta, ttl_ms)])
+
+    async def adjust_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        if not items:
+            return
+        args: list[int] = []
+        for _, delta, ttl_ms in items:
+            args += [delta, ttl_ms]
+        await self._adjust(keys=[self._prefix + key for key, _, _ in items], args=args)
 
     async def seed(self, key: str, value: int, ttl_ms: int) -> None:
         await self._redis.set(self._prefix + key, value, px=ttl_ms, nx=True)

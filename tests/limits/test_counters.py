@@ -101,3 +101,19 @@ def test_concurrent_takes_never_exceed_the_limit(make_counters: type) -> None:
             await counters.close()
 
     run(scenario())
+
+
+def test_adjust_many_settles_several_buckets_at_once(make_counters: type) -> None:
+    async def scenario() -> None:
+        counters: Counters = make_counters()
+        try:
+            await counters.take([Bucket("x", 10, 1, 100, 60_000), Bucket("y", 10, 1, 100, 60_000)])
+            await counters.adjust_many([("x", -4, 60_000), ("y", 5, 60_000)])
+            taken = await counters.take(
+                [Bucket("x", 0, 1, 100, 60_000), Bucket("y", 0, 1, 100, 60_000)]
+            )
+            assert taken.values == (6, 15)
+        finally:
+            await counters.close()
+
+    run(scenario())
