@@ -14,6 +14,7 @@ from serika.usage.model import UsageTicket
 from serika.usage.store import UsageStore
 
 log = logging.getLogger(__name__)
+STOP_ATTEMPTS = 5
 
 
 class Meter:
@@ -100,7 +101,17 @@ class Meter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.flush()
+        # The last chance to write what is pending: a busy database (SQLite's write lock held
+        # by another process) gets a few more tries before the error is raised.
+        for attempt in range(STOP_ATTEMPTS):
+            try:
+                await self.flush()
+                return
+            except Exception:
+                if attempt == STOP_ATTEMPTS - 1:
+                    raise
+                log.warning("could not write usage on shutdown; retrying", exc_info=True)
+                await asyncio.sleep(0.2 * (attempt + 1))
 
     async def _run(self) -> None:
         while True:
