@@ -15,7 +15,7 @@ pgdir=$(mktemp -d /tmp/serika-test-pg.XXXXXX)
 redisdir=$(mktemp -d /tmp/serika-test-redis.XXXXXX)
 cleanup() { bash scripts/pg.sh stop "$pgdir"; bash scripts/redis.sh stop "$redisdir"; }
 trap cleanup EXIT
-export SERIKA_TEST_PG_URL SERIKA_TEST_REDIS_URL
+export SERIKA_TEST_PG_URL SERIKA_TEST_REDIS_URL SERIKA_TEST_PG_THROWAWAY=1
 SERIKA_TEST_PG_URL=$(bash scripts/pg.sh start "$pgdir" "$($bin/python scripts/free-port.py)")
 SERIKA_TEST_REDIS_URL=$(bash scripts/redis.sh start "$redisdir" "$($bin/python scripts/free-port.py)")
 echo "PostgreSQL for the tests: $SERIKA_TEST_PG_URL"
@@ -24,4 +24,4 @@ echo "Redis for the tests: $SERIKA_TEST_REDIS_URL"
 $bin/ruff check serika tests bench
 $bin/ruff format --check serika tests bench
 $bin/mypy
-$bin/python -m pytest "$@"
+$bin/python -m pytest --durations=15 "$@"
