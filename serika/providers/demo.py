@@ -22,6 +22,12 @@ from serika.providers.messages import estimate_tokens, prompt_text
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
 _STOP = {
+    "hello",
+    "there",
+    "here",
+    "hey",
+    "thanks",
+    "thank",
     "the",
     "and",
     "you",
