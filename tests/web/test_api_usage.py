@@ -65,7 +65,10 @@ def test_usage_counts_successes_failures_and_tokens(client: TestClient) -> None:
     deadline = time.monotonic() + 5
     while True:
         keys = {k["name"]: k for k in client.get(f"{V1}/keys", headers=auth(account)).json()}
-        if sum(k["total_tokens"] for k in keys.values()) == tokens or time.monotonic() > deadline:
+        settled = sum(k["total_tokens"] for k in keys.values()) == tokens and (
+            keys["two"]["total_requests"] == 3
+        )  # totals are written in batches: wait until every request's share has landed
+        if settled or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     assert keys["one"]["total_tokens"] == by_key["one"]["total_tokens"]
