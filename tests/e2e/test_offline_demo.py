@@ -72,7 +72,7 @@ def test_demo_chat_stream_and_usage(server: ServerProcess) -> None:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             listed = web.get(f"/api/openai/v1/keys/{key['id']}", headers=auth(account)).json()
-            if listed["total_tokens"] == tokens:
+            if listed["total_tokens"] == tokens and listed["total_requests"] == 3:
                 break
             time.sleep(0.1)
         assert listed["total_tokens"] == tokens
