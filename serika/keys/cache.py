@@ -8,7 +8,10 @@ _MISSING = object()
 
 
 class CredentialCache:
-    """A bounded map, emptied whenever the revocation generation moves.
+    """Two bounded maps, emptied whenever the revocation generation moves: real keys, and
+    (much smaller) keys known not to exist. They are apart so that a flood of made-up keys
+    with valid checksums (the checksum is public) can only evict other made-up keys, never
+    push real keys out onto the database path.
 
     Entries are only stored when the generation did not move while they were read from the
     database, so a change that lands during a read can never be hidden by a stale entry.
@@ -16,27 +19,38 @@ class CredentialCache:
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._entries: dict[str, KeyCredential | None] = {}
+        self._unknown_capacity = max(1, capacity // 10) if capacity > 0 else 0
+        self._entries: dict[str, KeyCredential] = {}
+        self._unknown: dict[str, None] = {}
         self._generation = -1
 
     def sync(self, generation: int) -> None:
         if generation != self._generation:
             self._entries.clear()
+            self._unknown.clear()
             self._generation = generation
 
     def lookup(self, key_hash: str) -> KeyCredential | object | None:
         """The cached credential, ``None`` for a known-unknown key, or ``MISSING``."""
-        return self._entries.get(key_hash, _MISSING)
+        found = self._entries.get(key_hash)
+        if found is not None:
+            return found
+        return None if key_hash in self._unknown else _MISSING
 
     def store(self, key_hash: str, credential: KeyCredential | None, generation: int) -> None:
         if self._capacity <= 0 or generation != self._generation:
+            return
+        if credential is None:
+            if len(self._unknown) >= self._unknown_capacity:
+                self._unknown.pop(next(iter(self._unknown)))
+            self._unknown[key_hash] = None
             return
         if len(self._entries) >= self._capacity:
             self._entries.pop(next(iter(self._entries)))
         self._entries[key_hash] = credential
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + len(self._unknown)
 
 
 MISSING = _MISSING

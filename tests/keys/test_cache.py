@@ -38,7 +38,7 @@ def test_unknown_keys_are_remembered_as_none() -> None:
 
 
 def test_capacity_is_bounded() -> None:
-    cache = CredentialCache(3)
+    cache = CredentialCache(3)  # real keys; unknown ones have their own smaller bound
     cache.sync(0)
     for n in range(10):
         cache.store(f"h{n}", _credential(n), 0)
@@ -62,3 +62,14 @@ def test_shared_file_generation_is_seen_by_another_mapping(tmp_path: Path) -> No
     writer.bump()
     assert reader.generation() == before + 2
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_flood_of_unknown_keys_never_evicts_real_ones() -> None:
+    cache = CredentialCache(20)
+    cache.sync(0)
+    cache.store("real", _credential(1), 0)
+    for n in range(1000):
+        cache.store(f"made-up-{n}", None, 0)
+    assert cache.lookup("real") == _credential(1)
+    assert cache.lookup("made-up-999") is None
+    assert cache.lookup("made-up-0") is MISSING  # the unknown side is small and turns over

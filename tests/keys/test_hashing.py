@@ -36,3 +36,13 @@ def test_same_compares_digests() -> None:
     digest = hasher.digest("sk-anything")
     assert SecretHasher.same(digest, hasher.digest("sk-anything"))
     assert not SecretHasher.same(digest, hasher.digest("sk-other"))
+
+
+def test_digest_is_hmac_sha256_of_the_secret() -> None:
+    import hmac
+
+    key = generate_key()
+    expected = hmac.new(b"k" * 32, key.encode(), hashlib.sha256).hexdigest()
+    hasher = SecretHasher(b"k" * 32)
+    assert hasher.digest(key) == expected
+    assert hasher.digest(key) == expected  # the keyed state is copied, never consumed
