@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 
-from starlette.datastructures import FormData, MutableHeaders
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,18 +31,22 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; frame-ancestors 'none'; "
     "base-uri 'self'; form-action 'self'"
 )
-_EVERY_RESPONSE = {
-    b"x-content-type-options": b"nosniff",
-    b"referrer-policy": b"same-origin",
-}
-_HTML_RESPONSE = {
-    b"content-security-policy": CONTENT_SECURITY_POLICY.encode(),
-    b"x-frame-options": b"DENY",
-}
+_EVERY_RESPONSE = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+_HTML_RESPONSE = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+]
 
 
 class SecurityHeaders:
-    """Adds nosniff and Referrer-Policy to every answer, and CSP + framing rules to HTML."""
+    """Adds nosniff and Referrer-Policy to every answer, and CSP + framing rules to HTML.
+
+    It runs on every request (API calls included), so it works on the raw header list in one
+    pass: no header objects, no decoding, the pairs prepared once.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -54,13 +58,17 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                extra = dict(_EVERY_RESPONSE)
-                if headers.get("content-type", "").startswith("text/html"):
-                    extra.update(_HTML_RESPONSE)
-                for name, value in extra.items():
-                    if name.decode() not in headers:
-                        headers.append(name.decode(), value.decode())
+                raw = list(message.get("headers", ()))
+                present = set()
+                html = False
+                for name, value in raw:
+                    lowered = name.lower()
+                    present.add(lowered)
+                    if lowered == b"content-type" and value.startswith(b"text/html"):
+                        html = True
+                extra = _EVERY_RESPONSE + _HTML_RESPONSE if html else _EVERY_RESPONSE
+                raw.extend(pair for pair in extra if pair[0] not in present)
+                message["headers"] = raw
             await send(message)
 
         await self.app(scope, receive, with_headers)
