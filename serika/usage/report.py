@@ -64,9 +64,12 @@ class UsageReports:
         totals = _totals(await self._store.totals_since(user_id, start))
         return {"period_start": start.date().isoformat(), **totals}
 
-    async def plan_status(self, user: User) -> dict[str, Any]:
-        """The tier, its limits, and this month's use against them: what is used, what is left."""
-        month = await self.this_month(user.id)
+    async def plan_status(self, user: User, month: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The tier, its limits, and this month's use against them: what is used, what is left.
+
+        ``month`` is ``this_month(user.id)`` when the caller already has it."""
+        if month is None:
+            month = await self.this_month(user.id)
         plan = self._plans.get(user.tier.value, self._plans["free"])
         allowance = plan.monthly_tokens or None
         cap = user.spend_limit_micro_usd

@@ -28,7 +28,7 @@ async def get_model(request: Request, _call: ApiCall) -> Response:
 async def account_profile(found: Services, user: User) -> dict[str, Any]:
     """The profile ``GET /user`` answers; the dashboard's usage page shows the same."""
     usage = await found.reports.this_month(user.id)
-    limits = await found.reports.plan_status(user)
+    limits = await found.reports.plan_status(user, usage)  # the same month, read once
     return {**user_json(user), "usage": usage, "limits": limits}
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from typing import IO, Any
 import httpx
 import pytest
 
+from tests.support.server import free_port
+
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _ADDRESS_IN_USE = ("address already in use", "errno 98")
@@ -41,13 +42,6 @@ Record = dict[str, Any]
 
 class FakeUpstreamFailed(RuntimeError):
     """The fake did not start, answer or stop as it should; the message carries its log."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class FakeUpstream:
