@@ -29,6 +29,8 @@ from typing import IO
 
 import httpx
 
+from tests.support.process import LoggedProcess
+
 HOST = "127.0.0.1"
 # Cheaper password hashing and a quick activity flush; tests override what they need.
 FAST_ENV: Mapping[str, str] = {
@@ -77,7 +79,7 @@ def _stop_leftovers() -> None:
         server.close()
 
 
-class ServerProcess:
+class ServerProcess(LoggedProcess):
     """One ``serika serve`` process (and its workers), started and stopped by a test."""
 
     def __init__(
@@ -115,17 +117,6 @@ class ServerProcess:
         if self._process is None:
             raise ServerFailed("the server has not been started")
         return self._process.pid
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def log_text(self) -> str:
-        """Everything the server wrote to stdout and stderr so far."""
-        try:
-            return self.log_path.read_text("utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
 
     def _command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "serika", *args, "--data-dir", str(self.data_dir)]
@@ -264,11 +255,6 @@ class ServerProcess:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
         self._close_log()
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
     def close(self) -> None:
         """Stop the server if it still runs (SIGTERM, then SIGKILL); safe to call twice."""

@@ -30,6 +30,7 @@ from typing import IO, Any
 import httpx
 import pytest
 
+from tests.support.process import LoggedProcess
 from tests.support.server import free_port
 
 HOST = "127.0.0.1"
@@ -44,7 +45,7 @@ class FakeUpstreamFailed(RuntimeError):
     """The fake did not start, answer or stop as it should; the message carries its log."""
 
 
-class FakeUpstream:
+class FakeUpstream(LoggedProcess):
     """One fake upstream process, started on a free port and stopped by the test."""
 
     def __init__(
@@ -79,16 +80,6 @@ class FakeUpstream:
     def base_url(self) -> str:
         """``http://127.0.0.1:P/v1``: an OpenAI-compatible base URL."""
         return f"{self.root_url}/v1"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text("utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -178,11 +169,6 @@ class FakeUpstream:
             process.kill()
             process.wait(timeout=10)
         self._close_log()
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
     def __enter__(self) -> FakeUpstream:
         return self.start()
