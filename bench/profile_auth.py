@@ -326,14 +326,14 @@ def _instructions_of(variant: str, n: int) -> int | None:
     return int(found.group(1).replace(",", ""))
 
 
-def instructions(n1: int, n2: int, jobs: int) -> list[tuple[str, str]]:
+def instructions(n1: int, n2: int, jobs: int, variants: list[str]) -> list[tuple[str, str]]:
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
-    work = [(v, n) for v in VARIANTS for n in (n1, n2)]
+    work = [(v, n) for v in variants for n in (n1, n2)]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         counts = dict(zip(work, pool.map(lambda w: _instructions_of(*w), work), strict=True))
     results: dict[str, float | None] = {}
-    for variant in VARIANTS:
+    for variant in variants:
         low, high = counts[variant, n1], counts[variant, n2]
         results[variant] = None if low is None or high is None else (high - low) / (n2 - n1)
     return _table(results, "instructions")
@@ -342,7 +342,7 @@ def instructions(n1: int, n2: int, jobs: int) -> list[tuple[str, str]]:
 def _table(results: dict[str, float | None], unit: str) -> list[tuple[str, str]]:
     models = results.get("models")
     rows = [("variant", f"{unit} per request")]
-    for variant in VARIANTS:
+    for variant in [v for v in VARIANTS if v in results]:
         value = results.get(variant)
         if value is None:
             rows.append((variant, "n/a"))
@@ -379,12 +379,19 @@ def main() -> int:
     parser.add_argument("--n1", type=int, default=500, help="--instructions: fewer requests")
     parser.add_argument("--n2", type=int, default=2500, help="--instructions: more requests")
     parser.add_argument("--jobs", type=int, default=2, help="--instructions: valgrinds at once")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="--instructions: which (comma-separated)"
+    )
     parser.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         return one(args.one, args.requests)
     if args.instructions:
-        rows = instructions(args.n1, args.n2, max(1, args.jobs))
+        wanted = [v for v in args.variants.split(",") if v]
+        unknown = set(wanted) - set(VARIANTS)
+        if unknown:
+            parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+        rows = instructions(args.n1, args.n2, max(1, args.jobs), wanted)
     else:
         rows = seconds(args.requests)
     width = max(len(label) for label, _ in rows)

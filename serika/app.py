@@ -29,6 +29,7 @@ from serika.web import (
     dashboard,
     ops,
 )
+from serika.web.edge import ApiEdge
 from serika.web.errors import http_error, serika_error, unexpected_error
 from serika.web.limits import BodySizeLimit
 
@@ -62,21 +63,22 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             await services.close()
 
     api = _api_routes()
+    api_mounts = [Mount("/api/openai/v1", routes=api), Mount("/v1", routes=api)]
     routes: list[BaseRoute] = [
         *ops.routes(),
         Mount("/api/auth", routes=api_auth.routes()),
         *api_characters.owner_routes(),
         *api_admin.routes(),
         Mount("/api/cdn", routes=[*cdn.routes(), *api_characters.cdn_routes()]),
-        Mount("/api/openai/v1", routes=api),
-        Mount("/v1", routes=api),
+        *api_mounts,
         *dashboard.routes(),
     ]
     return Starlette(
         routes=routes,
         middleware=[
-            Middleware(dashboard.SecurityHeaders),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(ApiEdge, routes=api_mounts),
+            Middleware(dashboard.SecurityHeaders),
         ],
         exception_handlers={
             SerikaError: serika_error,

@@ -15,6 +15,7 @@ from serika.ids import BASE62, random_base62
 PREFIX = "sk-"
 RANDOM_LENGTH = 43
 CHECKSUM_LENGTH = 6
+KEY_LENGTH = len(PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
 KEY_PATTERN = re.compile(r"^sk-[0-9A-Za-z]{49}$")
 HINT_TAIL = 4
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class Bucket:
+class Bucket(NamedTuple):  # a tuple: made on every request, so it must be cheap to build
     key: str
     increment: int
     required: int
@@ -23,8 +21,7 @@ class Bucket:
     ttl_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Taken:
+class Taken(NamedTuple):
     admitted: bool
     failed: int | None  # index of the first bucket without room
     values: tuple[int, ...]  # each bucket's value after the take (before, for the failed one)
@@ -58,26 +55,49 @@ class InProcessCounters:
         return found
 
     async def take(self, buckets: Sequence[Bucket]) -> Taken:
+        return self.take_now(buckets)
+
+    def take_now(self, buckets: Sequence[Bucket]) -> Taken:
+        """``take`` without the coroutine: nothing here waits."""
         now = time.monotonic()
-        current = []
-        for bucket in buckets:
-            found = self._get(bucket.key, now)
+        stored = self._values
+        # Each bucket's (value, expiry) now; a missing or expired bucket starts afresh.
+        current: list[tuple[int, float]] = []
+        for n, bucket in enumerate(buckets):
+            found = stored.get(bucket.key)
+            if found is None or found[1] <= now:
+                if 0 < bucket.limit < bucket.required:
+                    return Taken(False, n, (0,), (bucket.ttl_ms,))
+                found = (0, now + bucket.ttl_ms / 1000)
+            elif 0 < bucket.limit < found[0] + bucket.required:
+                return Taken(False, n, (found[0],), (int((found[1] - now) * 1000),))
             current.append(found)
-        for n, (bucket, found) in enumerate(zip(buckets, current, strict=True)):
-            value = found[0] if found else 0
-            if bucket.limit > 0 and value + bucket.required > bucket.limit:
-                ttl = int((found[1] - now) * 1000) if found else bucket.ttl_ms
-                return Taken(False, n, (value,), (ttl,))
-        values, ttls = [], []
-        for bucket, found in zip(buckets, current, strict=True):
-            value, expires = found if found else (0, now + bucket.ttl_ms / 1000)
+        values = []
+        ttls = []
+        for bucket, (value, expires) in zip(buckets, current, strict=True):
             value += bucket.increment
-            self._values[bucket.key] = (value, expires)
+            stored[bucket.key] = (value, expires)
             values.append(value)
             ttls.append(int((expires - now) * 1000))
-        if len(self._values) > 100_000:
+        if len(stored) > 100_000:
             self._prune(now)
         return Taken(True, None, tuple(values), tuple(ttls))
+
+    def take_one(self, key: str, limit: int, ttl_ms: int) -> tuple[bool, int, int]:
+        """One request against one limited bucket (an unmetered call), the common case:
+        ``(admitted, value, ms until the bucket resets)``; a refusal counts nothing."""
+        now = time.monotonic()
+        found = self._values.get(key)
+        if found is None or found[1] <= now:
+            value, expires = 0, now + ttl_ms / 1000
+        else:
+            value, expires = found
+            if value >= limit:
+                return False, value, int((expires - now) * 1000)
+        self._values[key] = (value + 1, expires)
+        if len(self._values) > 100_000:
+            self._prune(now)
+        return True, value + 1, int((expires - now) * 1000)
 
     async def adjust(self, key: str, delta: int, ttl_ms: int) -> None:
         self.adjust_now(key, delta, ttl_ms)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from serika.clock import Clock
 from serika.errors import RateLimited, SerikaError
@@ -30,23 +31,35 @@ class QuotaExceeded(SerikaError):
     default_code = "usage_limit_reached"
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
+class Caller(NamedTuple):  # built on every request: a tuple is the cheapest record
     user_id: str
     key_id: str | None
     tier: str
     spend_limit_micro_usd: int | None
 
 
+RawHeaders = list[tuple[bytes, bytes]]
+_HEADER_NAMES = {
+    kind: (
+        f"x-ratelimit-limit-{kind}".encode(),
+        f"x-ratelimit-remaining-{kind}".encode(),
+        f"x-ratelimit-reset-{kind}".encode(),
+    )
+    for kind in ("requests", "tokens")
+}
+
+
 @dataclass(slots=True)
 class Admission:
-    headers: dict[str, str] = field(default_factory=dict)
+    """What an admitted call carries: its ``x-ratelimit-*`` headers and its reservations."""
 
-    def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
-
+    raw_headers: RawHeaders = field(default_factory=list)
     # (bucket key, reserved amount, ttl in ms, "tokens" or "cost")
     reservations: list[tuple[str, int, int, str]] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {k.decode("latin-1"): v.decode("latin-1") for k, v in self.raw_headers}
 
 
 def _month(now: datetime) -> tuple[str, datetime, int]:
@@ -76,6 +89,14 @@ class Limiter:
         self._window = window_seconds
         self._seeded: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # In-process counters never wait: take without a coroutine.
+        self._take_now: Callable[[Sequence[Bucket]], Taken] | None = None
+        self._take_one: Callable[[str, int, int], tuple[bool, int, int]] | None = None
+        if isinstance(counters, InProcessCounters):  # these never wait: no coroutine needed
+            self._take_now = counters.take_now
+            self._take_one = counters.take_one
+        # x-ratelimit-reset values of window buckets, by whole seconds left ("1s" at least).
+        self._resets = [f"{max(1, seconds)}s".encode() for seconds in range(window_seconds + 2)]
 
     def plan(self, tier: str) -> Plan:
         return self._plans.get(tier, self._plans["free"])
@@ -94,66 +115,72 @@ class Limiter:
         epoch = now.timestamp()
         window = int(epoch // self._window)
         window_ttl = int(((window + 1) * self._window - epoch) * 1000) + 1
-        buckets = [
-            Bucket(
-                f"r:{caller.key_id}:{window}",
-                1,
-                1,
-                self.per_window(plan.requests_per_minute),
-                window_ttl,
-            )
-        ]
-        kinds = ["requests"]
-        if metered:
-            month, month_start, month_ttl = _month(now)
-            if plan.monthly_tokens or caller.spend_limit_micro_usd is not None:
-                await self._seed_month(caller.user_id, month, month_start, month_ttl)
-            buckets.append(
+        request_limit = self.per_window(plan.requests_per_minute)
+        if not metered:  # the common unmetered call: one bucket, no reservations
+            if request_limit == 0:
+                return Admission()
+            key = f"r:{caller.key_id}:{window}"
+            if self._take_one is not None:
+                admitted, value, ttl = self._take_one(key, request_limit, window_ttl)
+            else:
+                taken = await self._counters.take((Bucket(key, 1, 1, request_limit, window_ttl),))
+                admitted, value, ttl = taken.admitted, taken.values[0], taken.ttls_ms[0]
+            if not admitted:
+                raise self._refusal("requests", request_limit, ttl)
+            return Admission(self._rate_headers("requests", request_limit, value, ttl))
+        month, month_start, month_ttl = _month(now)
+        if plan.monthly_tokens or caller.spend_limit_micro_usd is not None:
+            await self._seed_month(caller.user_id, month, month_start, month_ttl)
+        candidates = [
+            ("requests", Bucket(f"r:{caller.key_id}:{window}", 1, 1, request_limit, window_ttl)),
+            (
+                "tokens",
                 Bucket(
                     f"t:{caller.user_id}:{window}",
                     tokens,
                     1,
                     self.per_window(plan.tokens_per_minute),
                     window_ttl,
-                )
-            )
-            kinds.append("tokens")
-            buckets.append(
-                Bucket(f"mt:{caller.user_id}:{month}", tokens, 1, plan.monthly_tokens, month_ttl)
-            )
-            kinds.append("month_tokens")
-            if caller.spend_limit_micro_usd is not None:
-                buckets.append(
-                    Bucket(
-                        f"ms:{caller.user_id}:{month}",
-                        cost,
-                        1,
-                        max(1, caller.spend_limit_micro_usd),
-                        month_ttl,
-                    )
-                )
-                kinds.append("month_spend")
-        limited = [n for n, bucket in enumerate(buckets) if bucket.limit > 0]
-        if len(limited) < len(buckets):  # unlimited buckets need no counting
-            buckets = [buckets[n] for n in limited]
-            kinds = [kinds[n] for n in limited]
-        if not buckets:
+                ),
+            ),
+            (
+                "month_tokens",
+                Bucket(f"mt:{caller.user_id}:{month}", tokens, 1, plan.monthly_tokens, month_ttl),
+            ),
+        ]
+        if caller.spend_limit_micro_usd is not None:
+            cap = max(1, caller.spend_limit_micro_usd)
+            spend = Bucket(f"ms:{caller.user_id}:{month}", cost, 1, cap, month_ttl)
+            candidates.append(("month_spend", spend))
+        counted = [(kind, bucket) for kind, bucket in candidates if bucket.limit > 0]
+        if not counted:  # unlimited buckets need no counting
             return Admission()
-        taken = await self._counters.take(buckets)
+        buckets = [bucket for _, bucket in counted]
+        taken = await self._take(buckets)
         if not taken.admitted:
-            raise self._refusal(kinds[taken.failed or 0], buckets[taken.failed or 0], taken)
-        admission = Admission(headers=self._headers(buckets, kinds, taken))
-        if metered:
-            for bucket, kind in zip(buckets, kinds, strict=True):
-                if kind == "requests":
-                    continue
-                amount = cost if kind == "month_spend" else tokens
+            failed = taken.failed or 0
+            raise self._refusal(counted[failed][0], buckets[failed].limit, taken.ttls_ms[0])
+        admission = Admission()
+        for n, (kind, bucket) in enumerate(counted):
+            if kind in _HEADER_NAMES:
+                admission.raw_headers += self._rate_headers(
+                    kind, bucket.limit, taken.values[n], taken.ttls_ms[n]
+                )
+            if kind != "requests":  # reserved: settled to the true usage when the call ends
                 unit = "cost" if kind == "month_spend" else "tokens"
+                amount = cost if kind == "month_spend" else tokens
                 admission.reservations.append((bucket.key, amount, bucket.ttl_ms, unit))
         return admission
 
+    async def _take(self, buckets: Sequence[Bucket]) -> Taken:
+        if self._take_now is not None:
+            return self._take_now(buckets)
+        return await self._counters.take(buckets)
+
     def settle(self, admission: Admission, tokens: int, cost: int) -> None:
         """Replace each reservation by what was really used (in the background)."""
+        if not admission.reservations:
+            return
         deltas = [
             (key, (cost if unit == "cost" else tokens) - reserved, ttl)
             for key, reserved, ttl, unit in admission.reservations
@@ -188,28 +215,27 @@ class Limiter:
         await self._counters.seed(f"ms:{user_id}:{month}", int(totals["cost"]), ttl_ms)
         self._seeded.add(marker)
 
-    def _headers(self, buckets: list[Bucket], kinds: list[str], taken: Taken) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        for bucket, kind, value, ttl in zip(
-            buckets, kinds, taken.values, taken.ttls_ms, strict=True
-        ):
-            if kind in ("requests", "tokens") and bucket.limit > 0:
-                headers[f"x-ratelimit-limit-{kind}"] = str(bucket.limit)
-                headers[f"x-ratelimit-remaining-{kind}"] = str(max(0, bucket.limit - value))
-                headers[f"x-ratelimit-reset-{kind}"] = _reset(ttl)
-        return headers
+    def _rate_headers(self, kind: str, limit: int, value: int, ttl_ms: int) -> RawHeaders:
+        """OpenAI's three ``x-ratelimit-*`` headers for one counted bucket, as raw pairs."""
+        limit_name, remaining_name, reset_name = _HEADER_NAMES[kind]
+        seconds = -(-ttl_ms // 1000)
+        reset = self._resets[seconds] if seconds < len(self._resets) else _reset(ttl_ms).encode()
+        return [
+            (limit_name, str(limit).encode()),
+            (remaining_name, str(max(0, limit - value)).encode()),
+            (reset_name, reset),
+        ]
 
-    def _refusal(self, kind: str, bucket: Bucket, taken: Taken) -> SerikaError:
-        ttl = taken.ttls_ms[0]
+    def _refusal(self, kind: str, limit: int, ttl: int) -> SerikaError:
         if kind in ("requests", "tokens"):
             error = RateLimited(
-                f"Rate limit reached for {kind}: {bucket.limit} per {self._window} s on this "
+                f"Rate limit reached for {kind}: {limit} per {self._window} s on this "
                 f"{'key' if kind == 'requests' else 'account'}. Try again in {_reset(ttl)}.",
                 retry_after=max(1, math.ceil(ttl / 1000)),
             )
             error.headers.update(
                 {
-                    f"x-ratelimit-limit-{kind}": str(bucket.limit),
+                    f"x-ratelimit-limit-{kind}": str(limit),
                     f"x-ratelimit-remaining-{kind}": "0",
                     f"x-ratelimit-reset-{kind}": _reset(ttl),
                 }
@@ -217,12 +243,12 @@ class Limiter:
             return error
         if kind == "month_tokens":
             return QuotaExceeded(
-                f"This account has used its monthly allowance of {bucket.limit} tokens; it "
+                f"This account has used its monthly allowance of {limit} tokens; it "
                 "renews on the first of next month (UTC), or move to the premium tier."
             )
         return QuotaExceeded(
             "This account has reached its monthly spending limit of "
-            f"${bucket.limit / 1_000_000:.2f}; raise the limit or wait for next month."
+            f"${limit / 1_000_000:.2f}; raise the limit or wait for next month."
         )
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from serika.clock import Clock
 from serika.keys.activity import ActivityRecorder
 from serika.limits.limiter import Limiter
 from serika.usage.model import UsageTicket
+from serika.usage.record import UsageRow
 from serika.usage.store import UsageStore
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class Meter:
         self._activity = activity
         self._clock = clock
         self._interval = interval
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[UsageRow] = []
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -49,23 +49,7 @@ class Meter:
         if ticket.closed:
             return
         ticket.closed = True
-        latency = int((self._clock.monotonic() - ticket.started) * 1000)
-        self._pending.append(
-            {
-                "user_id": ticket.user_id,
-                "key_id": ticket.key_id,
-                "endpoint": ticket.endpoint,
-                "model": ticket.model,
-                "status": ticket.status,
-                "prompt_tokens": ticket.prompt_tokens,
-                "completion_tokens": ticket.completion_tokens,
-                "images": ticket.images,
-                "cost_micro_usd": ticket.cost_micro_usd,
-                "latency_ms": latency,
-                "estimated": ticket.estimated,
-                "created_at": ticket.created_at,
-            }
-        )
+        self._pending.append(ticket.row(int((self._clock.monotonic() - ticket.started) * 1000)))
         tokens = ticket.prompt_tokens + ticket.completion_tokens
         if ticket.admission is not None:
             self._limiter.settle(ticket.admission, tokens, ticket.cost_micro_usd)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from serika.limits.limiter import Admission, Caller
+from serika.usage.record import UsageRow
 
 
 @dataclass(slots=True)
@@ -31,6 +32,22 @@ class UsageTicket:
 
     def caller(self) -> Caller:
         return Caller(self.user_id, self.key_id, self.tier, self.spend_limit_micro_usd)
+
+    def row(self, latency_ms: int) -> UsageRow:
+        return UsageRow(
+            self.user_id,
+            self.key_id,
+            self.endpoint,
+            self.model,
+            self.status,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.images,
+            self.cost_micro_usd,
+            latency_ms,
+            self.estimated,
+            self.created_at,
+        )
 
     def set_tokens(self, prompt: int, completion: int, *, estimated: bool = False) -> None:
         self.prompt_tokens = max(0, prompt)

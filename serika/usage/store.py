@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, insert, literal_column, select
+from sqlalchemy import Select, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from serika.db.tables import api_keys, usage_records
+from serika.usage.record import UsageRow
+
+# Built from constants (the row's field names), never from input.
+_INSERT = f"INSERT INTO usage_records ({', '.join(UsageRow._fields)}) VALUES "  # noqa: S608
+_SQLITE_INSERT = _INSERT + f"({', '.join('?' * len(UsageRow._fields))})"
+_POSTGRES_INSERT = _INSERT + f"({', '.join(f'${n + 1}' for n in range(len(UsageRow._fields)))})"
+
+
+def _sqlite_row(row: UsageRow) -> tuple[Any, ...]:
+    created = row.created_at.astimezone(UTC).replace(tzinfo=None)
+    return (*row[:-1], created.isoformat(" ", timespec="microseconds"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +49,22 @@ class UsageStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            async with self._engine.begin() as conn:
-                await conn.execute(insert(usage_records), list(rows))
+    async def insert_many(self, rows: Sequence[UsageRow]) -> None:
+        """One batch in one transaction, handed to the database driver as tuples.
+
+        SQLAlchemy's ``executemany`` spent 22-30 µs of CPU per row here (per-row parameter
+        processing); the driver's own takes 6-7 µs. SQLite gets ``created_at`` as the naive
+        UTC text SQLAlchemy itself writes for it (``UTCDateTime``), PostgreSQL the datetime.
+        """
+        if not rows:
+            return
+        async with self._engine.begin() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            if self._engine.dialect.name == "sqlite":
+                await driver.executemany(_SQLITE_INSERT, [_sqlite_row(row) for row in rows])
+            else:
+                await driver.executemany(_POSTGRES_INSERT, rows)
 
     def _where(self, query: Select[Any], flt: UsageFilter) -> Select[Any]:
         r = usage_records.c

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,8 +39,7 @@ TOKEN_HEADER = "x-auth-token"  # noqa: S105 (a header name)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-@dataclass(frozen=True, slots=True)
-class ApiCall:
+class ApiCall(NamedTuple):
     """What a key-authenticated handler gets: the verified key and the request's usage ticket."""
 
     credential: KeyCredential
@@ -64,6 +63,14 @@ def _label(path: str) -> str:
     return re.sub(r"\{(\w+)(:\w+)?\}", r"{\1}", path)
 
 
+def _authorization(request: Request) -> str | None:
+    """The Authorization header, read straight from the ASGI scope (names are lowercase)."""
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            return str(value.decode("latin-1"))
+    return None
+
+
 def _key_endpoint(
     path: str, handler: KeyHandler, permission: Permission | None, reserves: bool = False
 ) -> Endpoint:
@@ -71,9 +78,7 @@ def _key_endpoint(
 
     async def endpoint(request: Request) -> Response:
         found = services(request)
-        credential = await found.verifier.verify(
-            presented_key(request.headers.get("authorization"))
-        )
+        credential = await found.verifier.verify(presented_key(_authorization(request)))
         try:
             permit(credential, permission)
         except PermissionDenied:
@@ -100,8 +105,8 @@ def _key_endpoint(
         if not ticket.deferred:
             ticket.status = response.status_code
             found.meter.close(ticket)
-        if ticket.admission is not None and ticket.admission.headers:
-            response.raw_headers.extend(ticket.admission.raw_headers())
+        if ticket.admission is not None and ticket.admission.raw_headers:
+            response.raw_headers.extend(ticket.admission.raw_headers)
         return response
 
     return endpoint
@@ -139,7 +144,7 @@ def account_route(
     keyed = _key_endpoint(path, with_key, permission)
 
     async def endpoint(request: Request) -> Response:
-        if request.headers.get("authorization"):
+        if _authorization(request):
             return await keyed(request)
         session, from_cookie = await current_session(request)
         if from_cookie and request.method not in SAFE_METHODS:
