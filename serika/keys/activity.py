@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from serika.clock import Clock
 from serika.keys.store import KeyActivity, KeyStore
@@ -15,7 +15,7 @@ from serika.keys.store import KeyActivity, KeyStore
 
 @dataclass(slots=True)
 class _Pending:
-    last_used_at: datetime
+    last_used_at: float  # seconds since the epoch (cheap to read per request)
     requests: int = 0
     tokens: int = 0
     images: int = 0
@@ -31,7 +31,7 @@ class ActivityRecorder:
         self._flush_lock = asyncio.Lock()
 
     def record(self, key_id: str, *, requests: int = 1, tokens: int = 0, images: int = 0) -> None:
-        now = self._clock.now()
+        now = self._clock.time()
         pending = self._pending.get(key_id)
         if pending is None:
             pending = self._pending[key_id] = _Pending(now)
@@ -52,7 +52,13 @@ class ActivityRecorder:
                 return 0
             try:
                 await self._store.apply_activity(
-                    KeyActivity(kid, p.last_used_at, p.requests, p.tokens, p.images)
+                    KeyActivity(
+                        kid,
+                        datetime.fromtimestamp(p.last_used_at, UTC),
+                        p.requests,
+                        p.tokens,
+                        p.images,
+                    )
                     for kid, p in batch.items()
                 )
             except Exception:

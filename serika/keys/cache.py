@@ -1,4 +1,5 @@
-"""The per-process verification cache: key hash -> credential (or "no such key")."""
+"""The per-process verification cache: presented key's cache token -> credential (or "no such
+key"). The token is a keyed digest made by the verifier; the cache never sees a secret."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ class CredentialCache:
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._unknown_capacity = max(1, capacity // 10) if capacity > 0 else 0
-        self._entries: dict[str, KeyCredential] = {}
-        self._unknown: dict[str, None] = {}
+        self._entries: dict[bytes, KeyCredential] = {}
+        self._unknown: dict[bytes, None] = {}
         self._generation = -1
 
     def sync(self, generation: int) -> None:
@@ -30,24 +31,24 @@ class CredentialCache:
             self._unknown.clear()
             self._generation = generation
 
-    def lookup(self, key_hash: str) -> KeyCredential | object | None:
+    def lookup(self, token: bytes) -> KeyCredential | object | None:
         """The cached credential, ``None`` for a known-unknown key, or ``MISSING``."""
-        found = self._entries.get(key_hash)
+        found = self._entries.get(token)
         if found is not None:
             return found
-        return None if key_hash in self._unknown else _MISSING
+        return None if token in self._unknown else _MISSING
 
-    def store(self, key_hash: str, credential: KeyCredential | None, generation: int) -> None:
+    def store(self, token: bytes, credential: KeyCredential | None, generation: int) -> None:
         if self._capacity <= 0 or generation != self._generation:
             return
         if credential is None:
             if len(self._unknown) >= self._unknown_capacity:
                 self._unknown.pop(next(iter(self._unknown)))
-            self._unknown[key_hash] = None
+            self._unknown[token] = None
             return
         if len(self._entries) >= self._capacity:
             self._entries.pop(next(iter(self._entries)))
-        self._entries[key_hash] = credential
+        self._entries[token] = credential
 
     def __len__(self) -> int:
         return len(self._entries) + len(self._unknown)

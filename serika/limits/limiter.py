@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -47,19 +46,31 @@ _HEADER_NAMES = {
     )
     for kind in ("requests", "tokens")
 }
+_LIMIT_REQUESTS, _REMAINING_REQUESTS, _RESET_REQUESTS = _HEADER_NAMES["requests"]
 
 
-@dataclass(slots=True)
-class Admission:
-    """What an admitted call carries: its ``x-ratelimit-*`` headers and its reservations."""
+class Admission(NamedTuple):
+    """What an admitted call carries: its ``x-ratelimit-*`` headers (raw pairs) and what it
+    reserved: ``(bucket key, amount, ttl in ms, "tokens" or "cost")`` to settle at the end."""
 
-    raw_headers: RawHeaders = field(default_factory=list)
-    # (bucket key, reserved amount, ttl in ms, "tokens" or "cost")
-    reservations: list[tuple[str, int, int, str]] = field(default_factory=list)
+    raw_headers: Sequence[tuple[bytes, bytes]] = ()
+    reservations: Sequence[tuple[str, int, int, str]] = ()
 
     @property
     def headers(self) -> dict[str, str]:
         return {k.decode("latin-1"): v.decode("latin-1") for k, v in self.raw_headers}
+
+
+class _TierLimits(NamedTuple):
+    """A plan's window limits, worked out once (``0``: unlimited)."""
+
+    plan: Plan
+    requests: int
+    requests_text: bytes
+    tokens: int
+
+
+_NOTHING_COUNTED = Admission()
 
 
 def _month(now: datetime) -> tuple[str, datetime, int]:
@@ -97,9 +108,16 @@ class Limiter:
             self._take_one = counters.take_one
         # x-ratelimit-reset values of window buckets, by whole seconds left ("1s" at least).
         self._resets = [f"{max(1, seconds)}s".encode() for seconds in range(window_seconds + 2)]
+        self._tiers = {tier: self._tier_limits(plan) for tier, plan in plans.items()}
+
+    def _tier_limits(self, plan: Plan) -> _TierLimits:
+        requests = self.per_window(plan.requests_per_minute)
+        return _TierLimits(
+            plan, requests, b"%d" % requests, self.per_window(plan.tokens_per_minute)
+        )
 
     def plan(self, tier: str) -> Plan:
-        return self._plans.get(tier, self._plans["free"])
+        return (self._tiers.get(tier) or self._tiers["free"]).plan
 
     def per_window(self, per_minute: int) -> int:
         return 0 if per_minute <= 0 else max(1, math.ceil(per_minute * self._window / 60))
@@ -110,15 +128,14 @@ class Limiter:
     async def admit(
         self, caller: Caller, *, tokens: int = 0, cost: int = 0, metered: bool = False
     ) -> Admission:
-        now = self._clock.now()
-        plan = self.plan(caller.tier)
-        epoch = now.timestamp()
+        epoch = self._clock.time()
+        limits = self._tiers.get(caller.tier) or self._tiers["free"]
+        request_limit = limits.requests
         window = int(epoch // self._window)
         window_ttl = int(((window + 1) * self._window - epoch) * 1000) + 1
-        request_limit = self.per_window(plan.requests_per_minute)
         if not metered:  # the common unmetered call: one bucket, no reservations
             if request_limit == 0:
-                return Admission()
+                return _NOTHING_COUNTED
             key = f"r:{caller.key_id}:{window}"
             if self._take_one is not None:
                 admitted, value, ttl = self._take_one(key, request_limit, window_ttl)
@@ -127,8 +144,17 @@ class Limiter:
                 admitted, value, ttl = taken.admitted, taken.values[0], taken.ttls_ms[0]
             if not admitted:
                 raise self._refusal("requests", request_limit, ttl)
-            return Admission(self._rate_headers("requests", request_limit, value, ttl))
-        month, month_start, month_ttl = _month(now)
+            seconds = -(-ttl // 1000)
+            reset = self._resets[seconds] if seconds < len(self._resets) else b"%ds" % seconds
+            return Admission(
+                [
+                    (_LIMIT_REQUESTS, limits.requests_text),
+                    (_REMAINING_REQUESTS, b"%d" % max(0, request_limit - value)),
+                    (_RESET_REQUESTS, reset),
+                ]
+            )
+        plan = limits.plan
+        month, month_start, month_ttl = _month(datetime.fromtimestamp(epoch, UTC))
         if plan.monthly_tokens or caller.spend_limit_micro_usd is not None:
             await self._seed_month(caller.user_id, month, month_start, month_ttl)
         candidates = [
@@ -139,7 +165,7 @@ class Limiter:
                     f"t:{caller.user_id}:{window}",
                     tokens,
                     1,
-                    self.per_window(plan.tokens_per_minute),
+                    limits.tokens,
                     window_ttl,
                 ),
             ),
@@ -154,23 +180,22 @@ class Limiter:
             candidates.append(("month_spend", spend))
         counted = [(kind, bucket) for kind, bucket in candidates if bucket.limit > 0]
         if not counted:  # unlimited buckets need no counting
-            return Admission()
+            return _NOTHING_COUNTED
         buckets = [bucket for _, bucket in counted]
         taken = await self._take(buckets)
         if not taken.admitted:
             failed = taken.failed or 0
             raise self._refusal(counted[failed][0], buckets[failed].limit, taken.ttls_ms[0])
-        admission = Admission()
+        headers: RawHeaders = []
+        reservations = []
         for n, (kind, bucket) in enumerate(counted):
             if kind in _HEADER_NAMES:
-                admission.raw_headers += self._rate_headers(
-                    kind, bucket.limit, taken.values[n], taken.ttls_ms[n]
-                )
+                headers += self._rate_headers(kind, bucket.limit, taken.values[n], taken.ttls_ms[n])
             if kind != "requests":  # reserved: settled to the true usage when the call ends
                 unit = "cost" if kind == "month_spend" else "tokens"
                 amount = cost if kind == "month_spend" else tokens
-                admission.reservations.append((bucket.key, amount, bucket.ttl_ms, unit))
-        return admission
+                reservations.append((bucket.key, amount, bucket.ttl_ms, unit))
+        return Admission(headers, reservations)
 
     async def _take(self, buckets: Sequence[Bucket]) -> Taken:
         if self._take_now is not None:
@@ -185,7 +210,6 @@ class Limiter:
             (key, (cost if unit == "cost" else tokens) - reserved, ttl)
             for key, reserved, ttl, unit in admission.reservations
         ]
-        admission.reservations = []
         deltas = [d for d in deltas if d[1]]
         if deltas and isinstance(self._counters, InProcessCounters):
             for key, delta, ttl in deltas:  # no I/O: settle now, no task
@@ -219,10 +243,10 @@ class Limiter:
         """OpenAI's three ``x-ratelimit-*`` headers for one counted bucket, as raw pairs."""
         limit_name, remaining_name, reset_name = _HEADER_NAMES[kind]
         seconds = -(-ttl_ms // 1000)
-        reset = self._resets[seconds] if seconds < len(self._resets) else _reset(ttl_ms).encode()
+        reset = self._resets[seconds] if seconds < len(self._resets) else b"%ds" % seconds
         return [
-            (limit_name, str(limit).encode()),
-            (remaining_name, str(max(0, limit - value)).encode()),
+            (limit_name, b"%d" % limit),
+            (remaining_name, b"%d" % max(0, limit - value)),
             (reset_name, reset),
         ]
 

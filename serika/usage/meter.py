@@ -35,13 +35,22 @@ class Meter:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    def open(self, user_id: str, key_id: str | None, endpoint: str) -> UsageTicket:
+    def open(
+        self,
+        user_id: str,
+        key_id: str | None,
+        endpoint: str,
+        tier: str = "free",
+        spend_limit_micro_usd: int | None = None,
+    ) -> UsageTicket:
         return UsageTicket(
-            user_id=user_id,
-            key_id=key_id,
-            endpoint=endpoint,
-            created_at=self._clock.now(),
-            started=self._clock.monotonic(),
+            user_id,
+            key_id,
+            endpoint,
+            self._clock.time(),
+            self._clock.monotonic(),
+            tier,
+            spend_limit_micro_usd,
         )
 
     def close(self, ticket: UsageTicket) -> None:

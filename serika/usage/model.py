@@ -3,20 +3,14 @@ permitted, closed when it ends."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-
 from serika.limits.limiter import Admission, Caller
 from serika.usage.record import UsageRow
 
 
-@dataclass(slots=True)
 class UsageTicket:
-    user_id: str
-    key_id: str | None
-    endpoint: str
-    created_at: datetime
-    started: float
+    """Opened on every permitted call, so it is cheap to make: the constructor stores only what
+    each call has; the rest are class-level defaults until the call sets its own."""
+
     model: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -25,10 +19,26 @@ class UsageTicket:
     cost_micro_usd: int = 0
     status: int = 200
     deferred: bool = False  # a stream closes its own ticket when it ends
-    closed: bool = field(default=False)
-    tier: str = "free"
-    spend_limit_micro_usd: int | None = None
+    closed: bool = False
     admission: Admission | None = None  # what the limiter reserved for this request
+
+    def __init__(
+        self,
+        user_id: str,
+        key_id: str | None,
+        endpoint: str,
+        created_at: float,  # seconds since the epoch
+        started: float,  # the clock's monotonic seconds
+        tier: str = "free",
+        spend_limit_micro_usd: int | None = None,
+    ) -> None:
+        self.user_id = user_id
+        self.key_id = key_id
+        self.endpoint = endpoint
+        self.created_at = created_at
+        self.started = started
+        self.tier = tier
+        self.spend_limit_micro_usd = spend_limit_micro_usd
 
     def caller(self) -> Caller:
         return Caller(self.user_id, self.key_id, self.tier, self.spend_limit_micro_usd)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import NamedTuple
 
 
@@ -21,4 +20,4 @@ class UsageRow(NamedTuple):
     cost_micro_usd: int
     latency_ms: int
     estimated: bool
-    created_at: datetime
+    created_at: float  # seconds since the epoch; the store writes it as a UTC timestamp

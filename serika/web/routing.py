@@ -85,9 +85,13 @@ def _key_endpoint(
             found.activity.record(credential.key_id, requests=0)
             raise
         found.activity.record(credential.key_id)
-        ticket = found.meter.open(credential.user_id, credential.key_id, label)
-        ticket.tier = credential.tier
-        ticket.spend_limit_micro_usd = credential.spend_limit_micro_usd
+        ticket = found.meter.open(
+            credential.user_id,
+            credential.key_id,
+            label,
+            credential.tier,
+            credential.spend_limit_micro_usd,
+        )
         try:
             if not reserves:
                 ticket.admission = await found.limiter.admit(ticket.caller())

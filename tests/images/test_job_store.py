@@ -41,6 +41,9 @@ class FakeClock:
     def monotonic(self) -> float:
         return (self.moment - T0).total_seconds()
 
+    def time(self) -> float:
+        return self.now().timestamp()
+
 
 def dead_pid() -> int:
     process = subprocess.Popen(["true"])

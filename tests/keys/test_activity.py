@@ -20,6 +20,9 @@ class FakeClock:
     def monotonic(self) -> float:
         return self.current.timestamp()
 
+    def time(self) -> float:
+        return self.now().timestamp()
+
 
 class RecordingStore:
     def __init__(self, fail_times: int = 0) -> None:
