@@ -73,11 +73,25 @@ class _TierLimits(NamedTuple):
 _NOTHING_COUNTED = Admission()
 
 
-def _month(now: datetime) -> tuple[str, datetime, int]:
-    start = datetime(now.year, now.month, 1, tzinfo=UTC)
-    following = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
-    ttl_ms = int((following - now).total_seconds() * 1000) + 86_400_000
-    return f"{now.year:04d}{now.month:02d}", start, ttl_ms
+class _Month(NamedTuple):
+    """A calendar month (UTC): its bucket suffix, its first moment, and when the next begins."""
+
+    name: str
+    start: datetime
+    begins: float  # seconds since the epoch
+    ends: float
+
+    @classmethod
+    def of(cls, epoch: float) -> _Month:
+        now = datetime.fromtimestamp(epoch, UTC)
+        start = datetime(now.year, now.month, 1, tzinfo=UTC)
+        following = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
+        name = f"{now.year:04d}{now.month:02d}"
+        return cls(name, start, start.timestamp(), following.timestamp())
+
+    def ttl_ms(self, epoch: float) -> int:
+        """Until a day after the month ends (the bucket outlives the month's last request)."""
+        return int((self.ends - epoch) * 1000) + 86_400_000
 
 
 def _reset(ttl_ms: int) -> str:
@@ -109,6 +123,7 @@ class Limiter:
         # x-ratelimit-reset values of window buckets, by whole seconds left ("1s" at least).
         self._resets = [f"{max(1, seconds)}s".encode() for seconds in range(window_seconds + 2)]
         self._tiers = {tier: self._tier_limits(plan) for tier, plan in plans.items()}
+        self._month = _Month.of(clock.time())  # worked out again when the month turns
 
     def _tier_limits(self, plan: Plan) -> _TierLimits:
         requests = self.per_window(plan.requests_per_minute)
@@ -154,7 +169,13 @@ class Limiter:
                 ]
             )
         plan = limits.plan
-        month, month_start, month_ttl = _month(datetime.fromtimestamp(epoch, UTC))
+        if not self._month.begins <= epoch < self._month.ends:
+            self._month = _Month.of(epoch)
+        month, month_start, month_ttl = (
+            self._month.name,
+            self._month.start,
+            self._month.ttl_ms(epoch),
+        )
         if plan.monthly_tokens or caller.spend_limit_micro_usd is not None:
             await self._seed_month(caller.user_id, month, month_start, month_ttl)
         candidates = [
