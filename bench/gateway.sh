@@ -15,7 +15,8 @@
 #
 # Knobs (environment): BENCH_DURATION (s per wrk run, 5), BENCH_ROUNDS (4), BENCH_WARMUP (2 s),
 # BENCH_STREAMS (200), BENCH_PIN (1: pin with taskset), BENCH_SERVER_CPU (0),
-# BENCH_LOAD_CPU (1), BENCH_PROFILE (1: also py-spy the Serika worker under load),
+# BENCH_LOAD_CPU (1), BENCH_RT (0; 1: every process measured runs SCHED_FIFO),
+# BENCH_PROFILE (1: also py-spy the Serika worker under load),
 # BENCH_OUT (results directory; default bench/results/gateway-<timestamp>).
 set -euo pipefail
 
@@ -46,6 +47,15 @@ else
   ON_SERVER=()
   ON_LOAD=()
   PINNING="no CPU pinning"
+fi
+# BENCH_RT=1: run the stub, the proxy, Serika and the load generators SCHED_FIFO, so that on a
+# shared machine a wake-up never waits behind a neighbour's time slice (see GATEWAY.md,
+# "Latency at 1 connection"). Every target gets the same treatment.
+if [ "${BENCH_RT:-0}" = 1 ]; then
+  command -v chrt >/dev/null || { echo "gateway.sh: BENCH_RT=1 needs chrt" >&2; exit 2; }
+  ON_SERVER+=(chrt -f 10)
+  ON_LOAD+=(chrt -f 10)
+  PINNING="$PINNING; SCHED_FIFO (BENCH_RT=1)"
 fi
 
 PIDS=()

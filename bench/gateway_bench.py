@@ -112,6 +112,17 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def run_queue_wait_seconds(pid: int) -> float:
+    """Time ``pid``'s threads have spent runnable but waiting for a CPU so far (schedstat)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (FileNotFoundError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 def cpu_busy() -> dict[str, tuple[int, int]]:
     """Per CPU ``(busy, total)`` jiffies from /proc/stat."""
     found = {}
@@ -150,12 +161,16 @@ def run_wrk(
         url,
     ]
     cpu_before = {label: process_cpu_seconds(pid) for label, pid in pids.items()}
+    wait_before = {label: run_queue_wait_seconds(pid) for label, pid in pids.items()}
     busy_before = cpu_busy()
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=duration + 30, check=False
     )
     busy_after = cpu_busy()
     cpu_used = {label: process_cpu_seconds(pid) - cpu_before[label] for label, pid in pids.items()}
+    waited = {
+        label: run_queue_wait_seconds(pid) - wait_before[label] for label, pid in pids.items()
+    }
     raw = done.stdout + done.stderr
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -169,6 +184,7 @@ def run_wrk(
     for label, used in cpu_used.items():
         numbers[f"{label}_cpu_us_per_request"] = used * 1e6 / numbers["requests"]
         numbers[f"{label}_cpu_share"] = used / seconds
+        numbers[f"{label}_wait_us_per_request"] = waited[label] * 1e6 / numbers["requests"]
     for cpu, (busy, total) in busy_after.items():
         before_busy, before_total = busy_before.get(cpu, (0, 0))
         if total > before_total:
@@ -405,6 +421,19 @@ def report(directory: Path) -> str:
             f"- Of that, the bare proxy alone adds {floor:.3f} ms; Serika's own work "
             f"(beyond a bare proxy) {own:.3f} ms"
         )
+        parts = [
+            f"{LABELS[name]} {run['c1'][f'{who}_cpu_us_per_request']:.0f} CPU-us and "
+            f"{run['c1'][f'{who}_wait_us_per_request']:.0f} us waiting for a CPU"
+            for name, who, run in (("bare_proxy", "proxy", bare), ("serika", "serika", serika))
+            if f"{who}_wait_us_per_request" in run["c1"]
+        ]
+        if parts:
+            lines.append(
+                "- Per request at 1 connection (best round): "
+                + "; ".join(parts)
+                + " (run-queue delay from /proc/<pid>/task/*/schedstat: on a busy machine "
+                "it, not the work, sets the latency; BENCH_RT=1 takes it away)"
+            )
     if serika["stream"] and direct["stream"] and bare["stream"]:
         added = serika["stream"]["first_p50_ms"] - direct["stream"]["first_p50_ms"]
         floor = bare["stream"]["first_p50_ms"] - direct["stream"]["first_p50_ms"]
@@ -550,7 +579,8 @@ def main(argv: list[str] | None = None) -> int:
         label = "warm-up" if args.out is None else f"c{args.connections}{tag}"
         cpu = "".join(
             f"  {who} {numbers[f'{who}_cpu_us_per_request']:.0f} CPU-us/req"
-            f" ({100 * numbers[f'{who}_cpu_share']:.0f}% of a CPU)"
+            f" ({100 * numbers[f'{who}_cpu_share']:.0f}% of a CPU,"
+            f" {numbers[f'{who}_wait_us_per_request']:.0f} us/req waiting for one)"
             for who in pids
         )
         busy = " ".join(

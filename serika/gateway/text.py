@@ -181,8 +181,8 @@ class TextGateway:
 
     async def _relay(
         self,
-        first: dict[str, Any],
-        chunks: AsyncIterator[dict[str, Any]],
+        first: list[dict[str, Any]],
+        chunks: AsyncIterator[list[dict[str, Any]]],
         requested: str,
         model: Model,
         operation: Operation,
@@ -193,17 +193,22 @@ class TextGateway:
         usage: Any = None
         text: list[str] = []
         try:
-            chunk: dict[str, Any] | None = first
-            while chunk is not None:
-                if chunk.get("usage"):
-                    usage = chunk["usage"]
-                text.append(_chunk_text(operation, chunk))
-                chunk["model"] = requested
-                if not caller_wants_usage:
-                    chunk.pop("usage", None)
-                if caller_wants_usage or chunk.get("choices"):
-                    yield sse(chunk)
-                chunk = await anext(chunks, None)
+            # The chunks that arrived together go out together, in one write.
+            batch: list[dict[str, Any]] | None = first
+            while batch is not None:
+                out = []
+                for chunk in batch:
+                    if chunk.get("usage"):
+                        usage = chunk["usage"]
+                    text.append(_chunk_text(operation, chunk))
+                    chunk["model"] = requested
+                    if not caller_wants_usage:
+                        chunk.pop("usage", None)
+                    if caller_wants_usage or chunk.get("choices"):
+                        out.append(sse(chunk))
+                if out:
+                    yield b"".join(out)
+                batch = await anext(chunks, None)
             yield SSE_DONE
         except SerikaError as error:
             ticket.status = error.status

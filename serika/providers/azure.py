@@ -33,7 +33,7 @@ class AzureProvider:
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         return await self._http.post_json(self._url(call), self._body(call), self._headers)
 
-    def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+    def stream(self, call: UpstreamCall) -> AsyncIterator[list[dict[str, Any]]]:
         return self._http.post_stream(self._url(call), self._body(call), self._headers)
 
     async def close(self) -> None:

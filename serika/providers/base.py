@@ -32,7 +32,9 @@ class Provider(Protocol):
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         """The provider's whole answer (an OpenAI object), or a ``SerikaError``."""
 
-    def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        """The answer's chunks as they arrive. Errors before the first chunk raise."""
+    def stream(self, call: UpstreamCall) -> AsyncIterator[list[dict[str, Any]]]:
+        """The answer's chunks as they arrive, in batches: each batch holds the chunks that
+        arrived together (one read of the upstream), and is never empty. Errors before the
+        first chunk raise."""
 
     async def close(self) -> None: ...

@@ -136,7 +136,7 @@ class DemoProvider:
             "usage": usage,
         }
 
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, call: UpstreamCall) -> AsyncIterator[list[dict[str, Any]]]:
         words, prompt_tokens, finish = self._plan(call)
         ident, created = _ident(call), int(time.time())
         chat = call.operation is Operation.CHAT
@@ -162,23 +162,26 @@ class DemoProvider:
                 "choices": [choice],
             }
 
+        # One chunk per batch: the demo streams word by word, as a model would.
         if chat:
-            yield chunk("", first=True)
+            yield [chunk("", first=True)]
         for n, word in enumerate(words):
             if self._delay:
                 await asyncio.sleep(self._delay)
-            yield chunk(word if n == 0 else " " + word)
-        yield chunk(None, finish)
+            yield [chunk(word if n == 0 else " " + word)]
+        yield [chunk(None, finish)]
         options = call.body.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage"):
-            yield {
-                "id": ident,
-                "object": kind,
-                "created": created,
-                "model": call.upstream_model,
-                "choices": [],
-                "usage": _usage(prompt_tokens, len(words)),
-            }
+            yield [
+                {
+                    "id": ident,
+                    "object": kind,
+                    "created": created,
+                    "model": call.upstream_model,
+                    "choices": [],
+                    "usage": _usage(prompt_tokens, len(words)),
+                }
+            ]
 
     async def close(self) -> None:
         return None

@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 
 from serika.errors import SerikaError, UpstreamFailed, UpstreamRejected, UpstreamTimeout
-from serika.providers.sse import events
+from serika.providers.sse import EventParser, EventTooLarge
 
 _URL = re.compile(r"https?://\S+")
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
@@ -98,7 +98,12 @@ class HttpUpstream:
 
     async def post_stream(
         self, url: str, body: Mapping[str, Any], headers: Mapping[str, str]
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The answer's chunks as they arrive: one batch per read of the upstream, never empty.
+
+        Reading whatever the socket holds and parsing every event in it at once costs one
+        await per read instead of one per line; a chunk still goes out as soon as it arrives.
+        """
         try:
             response = await self._session.post(
                 url, data=orjson.dumps(body), headers=_json_headers(headers)
@@ -110,26 +115,51 @@ class HttpUpstream:
         try:
             if response.status >= 400:
                 await self._raise_for(response)
+            parser = EventParser()
             try:
-                async for data in events(response.content):
-                    try:
-                        chunk = orjson.loads(data)
-                    except orjson.JSONDecodeError:
-                        raise UpstreamFailed(
-                            f"The provider '{self.name}' sent an unreadable stream event."
-                        ) from None
-                    if isinstance(chunk, dict) and "error" in chunk:
-                        raise self._error_from(response.status, chunk, streaming=True)
-                    if isinstance(chunk, dict):
-                        yield chunk
+                async for piece in response.content.iter_any():
+                    chunks, error = self._decode(response.status, parser.feed(piece))
+                    if chunks:
+                        yield chunks
+                    if error is not None:
+                        raise error
+                    if parser.done:
+                        return
+                chunks, error = self._decode(response.status, parser.close())
+                if chunks:
+                    yield chunks
+                if error is not None:
+                    raise error
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 raise self._timeout() from None
             except aiohttp.ClientError:
                 raise UpstreamFailed(
                     f"The provider '{self.name}' dropped the connection mid-stream."
                 ) from None
+            except EventTooLarge:
+                raise UpstreamFailed(
+                    f"The provider '{self.name}' sent a stream event that never ended."
+                ) from None
         finally:
             response.close()
+
+    def _decode(
+        self, status: int, payloads: list[bytes]
+    ) -> tuple[list[dict[str, Any]], SerikaError | None]:
+        """The chunks of ``payloads`` up to the first bad one, and the error it makes."""
+        chunks: list[dict[str, Any]] = []
+        for data in payloads:
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                return chunks, UpstreamFailed(
+                    f"The provider '{self.name}' sent an unreadable stream event."
+                )
+            if isinstance(chunk, dict):
+                if "error" in chunk:
+                    return chunks, self._error_from(status, chunk, streaming=True)
+                chunks.append(chunk)
+        return chunks, None
 
     async def request_bytes(
         self,

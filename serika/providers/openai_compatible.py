@@ -31,7 +31,7 @@ class OpenAICompatibleProvider:
         url = self._base + call.operation.path
         return await self._http.post_json(url, self._body(call), self._headers)
 
-    def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+    def stream(self, call: UpstreamCall) -> AsyncIterator[list[dict[str, Any]]]:
         url = self._base + call.operation.path
         return self._http.post_stream(url, self._body(call), self._headers)
 

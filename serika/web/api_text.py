@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from serika.errors import InvalidRequest, MissingParameter
@@ -14,6 +14,7 @@ from serika.keys.permissions import Permission
 from serika.providers.base import Operation
 from serika.web.bodies import json_object
 from serika.web.disconnect import unless_disconnected
+from serika.web.event_stream import EventStream
 from serika.web.responses import JSON
 from serika.web.routing import ApiCall, key_route, services
 
@@ -22,9 +23,7 @@ _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 def _answer(result: dict[str, Any] | Stream) -> Response:
     if isinstance(result, Stream):
-        return StreamingResponse(
-            result.events, media_type="text/event-stream", headers=_SSE_HEADERS
-        )
+        return EventStream(result.events, headers=_SSE_HEADERS)
     return JSON(result)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -372,6 +373,36 @@ def test_caller_disconnect_mid_stream_cancels_the_upstream_request(
                 break
     record = fake_upstream.wait_for(lambda r: r["disconnected"], timeout=5)
     assert record["chunks_sent"] < 100
+
+
+def test_a_stream_the_caller_left_is_metered_once_as_failed(
+    server: ServerProcess, fake_upstream: FakeUpstream
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as web:
+        account = new_account(web, "leaver")
+        key = web.post("/api/openai/v1/keys", json={"name": "l"}, headers=auth(account)).json()
+        body = {
+            "model": "openai/gpt-4o-mini",
+            "stream": True,
+            "messages": [{"role": "user", "content": "#chunks=200 #chunk_delay=0.05"}],
+        }
+        with web.stream(
+            "POST",
+            "/v1/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {key['key']}"},
+        ) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: ") and "word1" in line:
+                    break
+        fake_upstream.wait_for(lambda r: r["disconnected"], timeout=5)
+        summary: dict[str, Any] = {}
+        for _ in range(50):
+            summary = web.get("/api/openai/v1/usage", headers=auth(account)).json()["summary"]
+            if summary["total_requests"]:
+                break
+            time.sleep(0.1)
+    assert (summary["total_requests"], summary["failed_requests"]) == (1, 1)
 
 
 def test_legacy_completions_and_generate_text(
