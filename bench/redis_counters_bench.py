@@ -21,13 +21,14 @@ import argparse
 import asyncio
 import importlib.util
 import os
+import re
 import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from serika.limits.counters import Bucket, Counters  # noqa: E402
+from serika.limits.counters import Bucket, Counters, Taken  # noqa: E402
 from serika.limits.redis_counters import RedisCounters  # noqa: E402
 
 BASELINE_REV = "58385ab"  # main before the pipelined client: redis-py's asyncio client
@@ -103,17 +104,12 @@ async def drive(counters: Counters, decisions: int, concurrency: int, users: int
 
 def check(client: redis.Redis, prefix: str, decisions: int, users: int) -> None:
     """Every take and every settlement is in Redis once ``close`` has returned."""
-    per_user = [decisions // users + (1 if n < decisions % users else 0) for n in range(users)]
-    for n, calls in enumerate(per_user):
-        expected = {
-            f"r:key-user{n}:1": calls,
-            f"t:user{n}:1": calls * USED,
-            f"mt:user{n}:202611": calls * USED,
-        }
-        for key, value in expected.items():
-            found = int(client.get(prefix + key) or 0)
-            if found != value:
-                raise SystemExit(f"{prefix}{key}: {found}, expected {value}")
+    expected = {"r:key-user{}:1": decisions, "t:user{}:1": decisions * USED}
+    expected["mt:user{}:202611"] = decisions * USED
+    for pattern, value in expected.items():
+        found = sum(int(client.get(prefix + pattern.format(n)) or 0) for n in range(users))
+        if found != value:
+            raise SystemExit(f"{prefix}{pattern} over {users} users: {found}, expected {value}")
 
 
 def one_run(
@@ -145,7 +141,8 @@ def one_run(
     finally:
         loop.close()
     server = redis_cpu(client) - server_before
-    check(client, prefix, decisions + 300, users)
+    if make is not NoCounters:
+        check(client, prefix, decisions + 300, users)
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
     return {
@@ -153,6 +150,82 @@ def one_run(
         "rate": decisions / wall,
         "server_us": server / (decisions + 300) * 1e6,
     }
+
+
+class NoCounters:
+    """The harness alone: every take admitted at once, no I/O (the floor of the figures)."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url, self.prefix = url, prefix
+
+    async def take(self, buckets: Sequence[Bucket]) -> Taken:
+        return Taken(True, None, (1,) * len(buckets), (1,) * len(buckets))
+
+    async def adjust(self, key: str, delta: int, ttl_ms: int) -> None:
+        return None
+
+    async def adjust_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        return None
+
+    async def seed(self, key: str, value: int, ttl_ms: int) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def implementations(baseline_rev: str) -> dict[str, Callable[[str, str], Counters]]:
+    baseline = load_baseline(baseline_rev)
+    return {
+        "redis-py": lambda url, prefix: baseline(url, prefix=prefix),
+        "pipelined": lambda url, prefix: RedisCounters(url, prefix=prefix),
+        "harness": NoCounters,
+    }
+
+
+def instructions_of(args: argparse.Namespace, name: str, decisions: int) -> int:
+    """User-space instructions of one whole run of ``--one name`` under cachegrind."""
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            "--one",
+            name,
+            "--decisions",
+            str(decisions),
+            "--redis-url",
+            args.redis_url,
+            "--concurrency",
+            str(args.concurrency),
+            "--users",
+            str(args.users),
+            "--loop",
+            args.loop,
+            "--baseline-rev",
+            args.baseline_rev,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if done.returncode != 0 or not found:
+        raise SystemExit(f"{name} x{decisions} under valgrind failed:\n{done.stderr[-3000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def instructions(args: argparse.Namespace, names: list[str]) -> None:
+    low, high = (int(n) for n in args.instructions.split(","))
+    print("| implementation | instructions/decision |")
+    print("| --- | ---: |")
+    for name in names:
+        counts = [instructions_of(args, name, n) for n in (low, high)]
+        print(f"| {name} | {(counts[1] - counts[0]) / (high - low) / 1000:.1f} k |", flush=True)
 
 
 def main() -> None:
@@ -164,6 +237,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument("--baseline-rev", default=BASELINE_REV)
+    parser.add_argument(
+        "--instructions",
+        metavar="N1,N2",
+        help="instead: instructions per decision under cachegrind, runs of N1 and N2 decisions",
+    )
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # one run (for --instructions)
     args = parser.parse_args()
     if not args.redis_url:
         raise SystemExit("--redis-url (or SERIKA_TEST_REDIS_URL) is needed")
@@ -173,27 +252,33 @@ def main() -> None:
         new_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     else:
         new_loop = asyncio.new_event_loop
-    baseline = load_baseline(args.baseline_rev)
-    impls: dict[str, Callable[[str, str], Counters]] = {
-        f"redis-py ({args.baseline_rev})": lambda url, prefix: baseline(url, prefix=prefix),
-        "pipelined (this tree)": lambda url, prefix: RedisCounters(url, prefix=prefix),
-    }
+    impls = implementations(args.baseline_rev)
     client = redis.Redis.from_url(args.redis_url)
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in impls}
+    setup = (client, args.decisions, args.concurrency, args.users, new_loop)
+    if args.one:
+        one_run(impls[args.one], args.redis_url, *setup)
+        return
+    if args.instructions:
+        runs = "runs of {} and {} decisions under cachegrind".format(*args.instructions.split(","))
+    else:
+        runs = f"{args.rounds} rounds of {args.decisions} decisions"
     print(
-        f"{args.decisions} decisions per run, concurrency {args.concurrency}, "
-        f"{args.users} user(s), {args.loop}, {args.rounds} rounds; "
+        f"{runs}, concurrency {args.concurrency}, "
+        f"{args.users} user(s), {args.loop}; redis-py is "
+        f"serika/limits/redis_counters.py at {args.baseline_rev}; "
         f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         flush=True,
     )
+    if args.instructions:
+        instructions(args, list(impls))
+        return
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in impls}
     for round_ in range(1, args.rounds + 1):
         for name, make in impls.items():
-            run = one_run(
-                make, args.redis_url, client, args.decisions, args.concurrency, args.users, new_loop
-            )
+            run = one_run(make, args.redis_url, *setup)
             results[name].append(run)
             print(
-                f"round {round_} {name:24} {run['cpu_us']:7.1f} CPU-us/decision "
+                f"round {round_} {name:10} {run['cpu_us']:7.1f} CPU-us/decision "
                 f"{run['rate']:8.0f} decisions/s  redis {run['server_us']:5.1f} us/decision",
                 flush=True,
             )

@@ -1,13 +1,13 @@
 """Counters in Redis, shared by every process and replica: one round trip per decision.
 
-Each ``take`` is one ``EVALSHA`` of the take script on the shared pipelined connection
-(``serika.limits.resp``). Settlements are not on any caller's path, so ``adjust_many`` only
-adds its deltas to a batch (summed per key) and returns; the batch goes out as one
-``EVALSHA`` after ``settle_delay`` seconds, or at once before a ``take`` or ``seed`` that
-touches one of its keys, so every later decision in this process sees it; ``close`` sends
-what is left. A batch that fails is logged: its deltas are lost (as a failed settle always
-was). A take that cannot reach Redis raises ``CountersUnavailable`` (503) within the
-client's timeout.
+Each ``take`` is one ``EVALSHA`` of one script on a shared pipelined connection
+(``serika.limits.resp``). Settlements are on no caller's path, so ``adjust_many`` only adds
+its deltas to a batch (summed per key) and returns. The next ``take`` carries the batch in
+its own script call, applied before the take, so every later decision in this process counts
+it; when no take comes the batch goes out alone after ``settle_delay`` seconds, and before a
+``seed``; ``close`` sends what is left. Settlements that fail are logged and lost (as a
+failed settle always was). A take that cannot reach Redis raises ``CountersUnavailable``
+(503) within the client's timeout.
 """
 
 from __future__ import annotations
@@ -24,43 +24,41 @@ from serika.limits.resp import RespClient, RespConnectionError, RespError, Scrip
 
 log = logging.getLogger(__name__)
 
-# KEYS: the buckets; ARGV: increment, required, limit, ttl_ms for each bucket in turn.
+# KEYS: n buckets to take from, then buckets to settle. ARGV: n; then increment, required,
+# limit and ttl_ms for each bucket taken from; then delta and ttl_ms for each bucket settled.
+# Settlements are applied first, then the take: all or nothing over its n buckets.
 _TAKE = """
-local n = #KEYS
-local values = {}
+local n = tonumber(ARGV[1])
+for i = n + 1, #KEYS do
+  local a = 4 * n + 2 * (i - n) - 1
+  redis.call('INCRBY', KEYS[i], ARGV[a + 1])
+  if redis.call('PTTL', KEYS[i]) < 0 then
+    redis.call('PEXPIRE', KEYS[i], ARGV[a + 2])
+  end
+end
 for i = 1, n do
+  local a = 4 * (i - 1) + 1
   local v = tonumber(redis.call('GET', KEYS[i]) or '0')
-  local required = tonumber(ARGV[(i - 1) * 4 + 2])
-  local limit = tonumber(ARGV[(i - 1) * 4 + 3])
-  if limit > 0 and v + required > limit then
+  local limit = tonumber(ARGV[a + 3])
+  if limit > 0 and v + tonumber(ARGV[a + 2]) > limit then
     local ttl = redis.call('PTTL', KEYS[i])
-    if ttl < 0 then ttl = tonumber(ARGV[(i - 1) * 4 + 4]) end
+    if ttl < 0 then ttl = tonumber(ARGV[a + 4]) end
     return {0, i, v, ttl}
   end
 end
 local out = {1, 0}
 for i = 1, n do
-  local v = redis.call('INCRBY', KEYS[i], tonumber(ARGV[(i - 1) * 4 + 1]))
+  local a = 4 * (i - 1) + 1
+  local v = redis.call('INCRBY', KEYS[i], ARGV[a + 1])
   local ttl = redis.call('PTTL', KEYS[i])
   if ttl < 0 then
-    ttl = tonumber(ARGV[(i - 1) * 4 + 4])
+    ttl = tonumber(ARGV[a + 4])
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
   out[#out + 1] = v
   out[#out + 1] = ttl
 end
 return out
-"""
-
-# KEYS: the buckets; ARGV: delta, ttl_ms for each bucket in turn.
-_ADJUST = """
-for i = 1, #KEYS do
-  redis.call('INCRBY', KEYS[i], tonumber(ARGV[(i - 1) * 2 + 1]))
-  if redis.call('PTTL', KEYS[i]) < 0 then
-    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[(i - 1) * 2 + 2]))
-  end
-end
-return 1
 """
 
 
@@ -81,24 +79,24 @@ class RedisCounters:
     ) -> None:
         self._client = RespClient(url, timeout=timeout)
         self._prefix = prefix
-        self._take = Script(self._client, _TAKE)
-        self._adjust = Script(self._client, _ADJUST)
+        self._script = Script(self._client, _TAKE)
         self._settle_delay = settle_delay
         self._batch: dict[str, list[int]] = {}  # prefixed key -> [delta, ttl_ms]
         self._timer: asyncio.TimerHandle | None = None
-        self._settling: set[asyncio.Task[None]] = set()
+        self._settling: set[asyncio.Future[Any]] = set()
 
     async def take(self, buckets: Sequence[Bucket]) -> Taken:
         prefix = self._prefix
         keys = [prefix + b.key for b in buckets]
-        args: list[int] = []
+        args = [len(buckets)]
         for b in buckets:
             args += (b.increment, b.required, b.limit, b.ttl_ms)
-        if self._batch and not self._batch.keys().isdisjoint(keys):
-            self._send_batch()  # queued ahead of the take: it counts what was settled
+        settled = self._take_batch(keys, args) if self._batch else 0
         try:
-            result = await self._take(keys, args)
+            result = await self._script(keys, args)
         except (RespConnectionError, RespError) as error:
+            if settled:
+                log.warning("%d rate-limit settlements lost: %s", settled, error)
             raise CountersUnavailable(
                 "Rate limits cannot be checked right now; try again shortly.",
                 headers={"Retry-After": "1"},
@@ -123,43 +121,58 @@ class RedisCounters:
             self._timer = loop.call_later(self._settle_delay, self._send_batch)
 
     async def seed(self, key: str, value: int, ttl_ms: int) -> None:
-        if self._batch:
-            self._send_batch()
+        self._send_batch()
         await self._client.request(pack("SET", self._prefix + key, value, "PX", ttl_ms, "NX"))
 
     async def close(self) -> None:
-        if self._batch:
-            self._send_batch()
-        for task in list(self._settling):
+        self._send_batch()
+        while self._settling:
             with contextlib.suppress(Exception):
-                await task
+                await next(iter(self._settling))
         await self._client.close()
 
-    def _send_batch(self) -> None:
+    def _take_batch(self, keys: list[str], args: list[int]) -> int:
+        """Move the batch into a take's ``keys`` and ``args``; how many settlements."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         batch, self._batch = self._batch, {}
-        keys: list[str] = []
-        args: list[int] = []
         for key, (delta, ttl_ms) in batch.items():
             if delta:
                 keys.append(key)
                 args += (delta, ttl_ms)
-        if not keys:
+        return len(batch)
+
+    def _send_batch(self) -> None:
+        """Send the batch on its own: a take of no bucket."""
+        if not self._batch:
             return
-        command = self._adjust.command(keys, args)
+        keys: list[str] = []
+        args = [0]
+        count = self._take_batch(keys, args)
+        if keys:
+            self._send(self._script.command(keys, args), count)
+
+    def _send(self, command: bytes, count: int, retried: bool = False) -> None:
         try:
             sent = self._client.request(command)
         except RespConnectionError as error:
-            log.warning("%d rate-limit settlements lost: %s", len(keys), error)
-            return
-        task = asyncio.get_running_loop().create_task(self._settled(command, sent, len(keys)))
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
-
-    async def _settled(self, command: bytes, sent: asyncio.Future[Any], count: int) -> None:
-        try:
-            await self._adjust.reply(command, sent)
-        except (RespConnectionError, RespError) as error:
             log.warning("%d rate-limit settlements lost: %s", count, error)
+            return
+        self._settling.add(sent)
+        sent.add_done_callback(lambda done: self._settled(done, command, count, retried))
+
+    def _settled(
+        self, done: asyncio.Future[Any], command: bytes, count: int, retried: bool
+    ) -> None:
+        self._settling.discard(done)
+        error = None if done.cancelled() else done.exception()
+        if error is None:
+            return
+        if not retried and isinstance(error, RespError) and str(error).startswith("NOSCRIPT"):
+            load = self._client.request(self._script.load)
+            self._settling.add(load)
+            load.add_done_callback(self._settling.discard)
+            self._send(command, count, retried=True)  # after the load, on the same connection
+            return
+        log.warning("%d rate-limit settlements lost: %s", count, error)

@@ -247,13 +247,13 @@ class Script:
 
     def __init__(self, client: RespClient, source: str) -> None:
         self._client = client
-        self._source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
-        client.on_connect(pack("SCRIPT", "LOAD", source))
+        self.load = pack("SCRIPT", "LOAD", source)
+        client.on_connect(self.load)
         self._heads: dict[tuple[int, int], tuple[bytes, int]] = {}
 
     def command(self, keys: Sequence[str], args: Sequence[int]) -> bytes:
-        """The packed ``EVALSHA``: a head kept for each number of keys and arguments."""
+        """The packed ``EVALSHA`` (the heads of the first shapes seen are kept)."""
         shape = (len(keys), len(args))
         found = self._heads.get(shape)
         if found is None:
@@ -265,23 +265,21 @@ class Script:
                 count,
             )
             # pack_command's own head (its count of items) is replaced by the EVALSHA head
-            found = self._heads[shape] = (head, len(b"*%d\r\n" % (len(keys) + len(args))))
+            found = (head, len(b"*%d\r\n" % (len(keys) + len(args))))
+            if len(self._heads) < 64:
+                self._heads[shape] = found
         head, skip = found
         return head + _pack((*keys, *args))[skip:]
 
     async def __call__(self, keys: Sequence[str], args: Sequence[int]) -> Any:
         """Run the script (the command is queued before the first suspension)."""
         command = self.command(keys, args)
-        return await self.reply(command, self._client.request(command))
-
-    async def reply(self, command: bytes, sent: asyncio.Future[Any]) -> Any:
-        """The reply to ``command`` already ``sent``, loading the script if Redis lacks it."""
         try:
-            return await sent
+            return await self._client.request(command)
         except RespError as error:
             if not str(error).startswith("NOSCRIPT"):
                 raise
-        await self._client.execute("SCRIPT", "LOAD", self._source)
+        await self._client.request(self.load)
         return await self._client.request(command)
 
 

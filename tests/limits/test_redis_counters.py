@@ -10,6 +10,7 @@ import pytest
 from serika.errors import SerikaError
 from serika.limits.counters import Bucket
 from serika.limits.redis_counters import CountersUnavailable, RedisCounters
+from serika.limits.resp import RespClient
 from tests.support.redis import redis_url
 from tests.support.server import free_port
 
@@ -51,5 +52,26 @@ def test_a_take_without_redis_fails_with_an_api_error_instead_of_hanging() -> No
             assert error.headers["Retry-After"] == "1"
         finally:
             await counters.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), GUARD))
+
+
+def test_settlements_sent_alone_survive_a_script_flush() -> None:
+    prefix = f"test:{secrets.token_hex(4)}:"
+
+    async def scenario() -> None:
+        counters = RedisCounters(redis_url(), prefix=prefix)
+        await counters.take([Bucket("a", 10, 1, 0, 60_000)])
+        flusher = RespClient(redis_url())
+        await flusher.execute("SCRIPT", "FLUSH")
+        await flusher.close()
+        await counters.adjust_many([("a", -3, 60_000)])
+        await counters.close()  # sent alone: NOSCRIPT, loaded, sent again
+
+        fresh = RedisCounters(redis_url(), prefix=prefix)
+        try:
+            assert (await fresh.take([Bucket("a", 0, 0, 0, 60_000)])).values == (7,)
+        finally:
+            await fresh.close()
 
     asyncio.run(asyncio.wait_for(scenario(), GUARD))
