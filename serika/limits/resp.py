@@ -21,6 +21,7 @@ import collections
 import contextlib
 import hashlib
 import logging
+import ssl
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -120,14 +121,17 @@ class _Connection(asyncio.Protocol):
 class RespClient:
     """Commands over one pipelined connection to the Redis server at ``url``.
 
-    ``redis://[[user]:password@]host[:port][/db]`` or ``unix:///path?db=N``. ``timeout``
-    bounds connecting and the wait for any reply (a reply may take up to 1.25 times it).
-    Commands issued while connecting wait, in order, and go out once connected.
+    ``redis://[[user]:password@]host[:port][/db]`` (``rediss://``: over TLS, the server's
+    certificate verified) or ``unix:///path?db=N``. ``timeout`` bounds connecting and the
+    wait for any reply (a reply may take up to 1.25 times it). Commands issued while
+    connecting wait, in order, and go out once connected.
     """
 
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        self._url = url
         self._target, self._setup = _parse_url(url)
+        target = self._target
+        self._where = target if isinstance(target, str) else f"{target[0]}:{target[1]}"
+        self._tls = url.startswith("rediss:")
         self._timeout = timeout
         self._connection: _Connection | None = None
         self._backlog: list[tuple[bytes, asyncio.Future[Any]]] = []
@@ -204,12 +208,15 @@ class RespClient:
                 if isinstance(self._target, str):
                     await loop.create_unix_connection(lambda: connection, self._target)
                 else:
-                    await loop.create_connection(lambda: connection, *self._target)
+                    tls = ssl.create_default_context() if self._tls else None
+                    await loop.create_connection(lambda: connection, *self._target, ssl=tls)
                 await asyncio.gather(*(connection.request(c) for c in self._setup))
         except (OSError, TimeoutError, RespError) as error:
             connection.abort("could not set up the connection")
             reason = str(error) or f"no answer in {self._timeout:g} s"
-            raise RespConnectionError(f"cannot connect to Redis at {self._url}: {reason}") from None
+            raise RespConnectionError(
+                f"cannot connect to Redis at {self._where}: {reason}"
+            ) from None
         return connection
 
     def _lost(self, connection: _Connection) -> None:
@@ -286,7 +293,7 @@ class Script:
 def _parse_url(url: str) -> tuple[tuple[str, int] | str, list[bytes]]:
     parts = urlsplit(url)
     query = parse_qs(parts.query)
-    if parts.scheme == "redis":
+    if parts.scheme in ("redis", "rediss"):
         target: tuple[str, int] | str = (parts.hostname or "localhost", parts.port or 6379)
         path = parts.path.strip("/")
         db = int(path) if path else int(query.get("db", ["0"])[0])
@@ -294,7 +301,7 @@ def _parse_url(url: str) -> tuple[tuple[str, int] | str, list[bytes]]:
         target = parts.path
         db = int(query.get("db", ["0"])[0])
     else:
-        raise ValueError(f"unsupported Redis URL scheme {parts.scheme!r} (redis:// or unix://)")
+        raise ValueError(f"Redis URL scheme {parts.scheme!r}: redis://, rediss:// or unix://")
     setup = []
     if parts.password is not None:
         password = unquote(parts.password)

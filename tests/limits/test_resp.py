@@ -141,8 +141,9 @@ def test_the_url_selects_the_database_and_sends_the_password() -> None:
     run(in_db_3, url=f"redis://{host}/3")
 
     async def refused(client: RespClient) -> None:
-        with pytest.raises(RespConnectionError, match="AUTH"):
+        with pytest.raises(RespConnectionError, match="AUTH") as failed:
             await client.execute("PING")
+        assert "not-the-password" not in str(failed.value)
 
     # the test server has no password: Redis refuses AUTH, and the client says so
     run(refused, url=f"redis://:not-the-password@{host}/0")
