@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import importlib.util
 import os
-import re
 import secrets
 import statistics
 import subprocess
@@ -32,6 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import cachegrind
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,10 +187,7 @@ def instructions_of(args: argparse.Namespace, name: str, decisions: int) -> int:
     """User-space instructions of one whole run of ``--one name`` under cachegrind."""
     done = subprocess.run(
         [
-            "valgrind",
-            "--tool=cachegrind",
-            "--cache-sim=no",
-            "--cachegrind-out-file=/dev/null",
+            *cachegrind.VALGRIND,
             sys.executable,
             __file__,
             "--one",
@@ -213,10 +210,10 @@ def instructions_of(args: argparse.Namespace, name: str, decisions: int) -> int:
         timeout=3600,
         check=False,
     )
-    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
-    if done.returncode != 0 or not found:
+    found = cachegrind.total(done.stderr)
+    if done.returncode != 0 or found is None:
         raise SystemExit(f"{name} x{decisions} under valgrind failed:\n{done.stderr[-3000:]}")
-    return int(found.group(1).replace(",", ""))
+    return found
 
 
 def instructions(args: argparse.Namespace, names: list[str]) -> None:
@@ -270,6 +267,7 @@ def main() -> None:
         flush=True,
     )
     if args.instructions:
+        cachegrind.require()
         instructions(args, list(impls))
         return
     results: dict[str, list[dict[str, float]]] = {name: [] for name in impls}
