@@ -4,10 +4,10 @@ Each ``take`` is one ``EVALSHA`` of one script on a shared pipelined connection
 (``serika.limits.resp``). Settlements are on no caller's path, so ``adjust_many`` only adds
 its deltas to a batch (summed per key) and returns. The next ``take`` carries the batch in
 its own script call, applied before the take, so every later decision in this process counts
-it; when no take comes the batch goes out alone after ``settle_delay`` seconds, and before a
-``seed``; ``close`` sends what is left. Settlements that fail are logged and lost (as a
-failed settle always was). A take that cannot reach Redis raises ``CountersUnavailable``
-(503) within the client's timeout.
+it. When no take comes within ``settle_delay`` (50 ms: how much later other processes may
+see a settlement) the batch goes out alone; also before a ``seed``, and ``close`` sends what
+is left. Settlements that fail are logged and lost (as a failed settle always was). A take
+that cannot reach Redis raises ``CountersUnavailable`` (503) within the client's timeout.
 """
 
 from __future__ import annotations
@@ -68,6 +68,13 @@ class CountersUnavailable(SerikaError):
     default_code = "rate_limits_unavailable"
 
 
+def _unavailable() -> CountersUnavailable:
+    return CountersUnavailable(
+        "Rate limits cannot be checked right now; try again shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
 class RedisCounters:
     def __init__(
         self,
@@ -75,7 +82,7 @@ class RedisCounters:
         prefix: str = "serika:limits:",
         *,
         timeout: float = 5.0,
-        settle_delay: float = 0.005,
+        settle_delay: float = 0.05,
     ) -> None:
         self._client = RespClient(url, timeout=timeout)
         self._prefix = prefix
@@ -97,10 +104,7 @@ class RedisCounters:
         except (RespConnectionError, RespError) as error:
             if settled:
                 log.warning("%d rate-limit settlements lost: %s", settled, error)
-            raise CountersUnavailable(
-                "Rate limits cannot be checked right now; try again shortly.",
-                headers={"Retry-After": "1"},
-            ) from error
+            raise _unavailable() from error
         if result[0] == 0:
             return Taken(False, result[1] - 1, (result[2],), (result[3],))
         return Taken(True, None, tuple(result[2::2]), tuple(result[3::2]))
@@ -122,7 +126,11 @@ class RedisCounters:
 
     async def seed(self, key: str, value: int, ttl_ms: int) -> None:
         self._send_batch()
-        await self._client.request(pack("SET", self._prefix + key, value, "PX", ttl_ms, "NX"))
+        command = pack("SET", self._prefix + key, value, "PX", ttl_ms, "NX")
+        try:
+            await self._client.request(command)
+        except (RespConnectionError, RespError) as error:
+            raise _unavailable() from error
 
     async def close(self) -> None:
         self._send_batch()

@@ -50,6 +50,8 @@ def test_a_take_without_redis_fails_with_an_api_error_instead_of_hanging() -> No
             error: SerikaError = refused.value
             assert error.status == 503 and error.type == "api_error"
             assert error.headers["Retry-After"] == "1"
+            with pytest.raises(CountersUnavailable):
+                await counters.seed("m", 10, 60_000)  # a month's first metered request
         finally:
             await counters.close()
 
