@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from serika.limits.counters import Bucket, Counters, Taken  # noqa: E402
 from serika.limits.redis_counters import RedisCounters  # noqa: E402
 
-BASELINE_REV = "58385ab"  # main before the pipelined client: redis-py's asyncio client
+BASELINE_REV = "c775ace"  # main before the pipelined client: redis-py's asyncio client
 RESERVED = 40  # tokens reserved per call; settled to USED
 USED = 30
 WINDOW_TTL = 60_000

@@ -13,7 +13,6 @@ that cannot reach Redis raises ``CountersUnavailable`` (503) within the client's
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -135,8 +134,9 @@ class RedisCounters:
     async def close(self) -> None:
         self._send_batch()
         while self._settling:
-            with contextlib.suppress(Exception):
-                await next(iter(self._settling))
+            # asyncio.wait yields to the loop, so the done-callbacks (which empty the set, or
+            # send a retry) run; awaiting a done future would not, and this would spin
+            await asyncio.wait(list(self._settling))
         await self._client.close()
 
     def _take_batch(self, keys: list[str], args: list[int]) -> int:
