@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -46,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import cachegrind
 import orjson
 from starlette.applications import Starlette
 
@@ -302,10 +301,7 @@ def seconds(n: int) -> list[tuple[str, str]]:
 def _instructions_of(variant: str, n: int) -> int | None:
     done = subprocess.run(
         [
-            "valgrind",
-            "--tool=cachegrind",
-            "--cache-sim=no",
-            "--cachegrind-out-file=/dev/null",
+            *cachegrind.VALGRIND,
             sys.executable,
             __file__,
             "--one",
@@ -320,15 +316,14 @@ def _instructions_of(variant: str, n: int) -> int | None:
     )
     if done.returncode == 3:
         return None  # not applicable
-    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
-    if done.returncode != 0 or not found:
+    found = cachegrind.total(done.stderr)
+    if done.returncode != 0 or found is None:
         raise RuntimeError(f"{variant} x{n} under valgrind failed:\n{done.stderr[-3000:]}")
-    return int(found.group(1).replace(",", ""))
+    return found
 
 
 def instructions(n1: int, n2: int, jobs: int, variants: list[str]) -> list[tuple[str, str]]:
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    cachegrind.require()
     work = [(v, n) for v in variants for n in (n1, n2)]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         counts = dict(zip(work, pool.map(lambda w: _instructions_of(*w), work), strict=True))

@@ -103,6 +103,20 @@ def test_concurrent_takes_never_exceed_the_limit(make_counters: type) -> None:
     run(scenario())
 
 
+def test_seed_after_a_settlement_of_the_same_bucket_keeps_it(make_counters: type) -> None:
+    async def scenario() -> None:
+        counters: Counters = make_counters()
+        try:
+            await counters.adjust_many([("s", 5, 60_000)])
+            await counters.seed("s", 100, 60_000)  # the bucket exists now: not seeded
+            taken = await counters.take([Bucket("s", 0, 1, 0, 60_000)])
+            assert taken.values == (5,)
+        finally:
+            await counters.close()
+
+    run(scenario())
+
+
 def test_adjust_many_settles_several_buckets_at_once(make_counters: type) -> None:
     async def scenario() -> None:
         counters: Counters = make_counters()

@@ -1,0 +1,79 @@
+"""What only the Redis counters do: batched settlements, and failing fast without Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import pytest
+
+from serika.errors import SerikaError
+from serika.limits.counters import Bucket
+from serika.limits.redis_counters import CountersUnavailable, RedisCounters
+from serika.limits.resp import RespClient
+from tests.support.redis import redis_url
+from tests.support.server import free_port
+
+GUARD = 30  # seconds: a hung test fails instead of hanging the suite (not a timing assert)
+
+
+def test_settlements_from_many_tasks_all_count_and_close_sends_the_last() -> None:
+    prefix = f"test:{secrets.token_hex(4)}:"
+
+    async def scenario() -> None:
+        counters = RedisCounters(redis_url(), prefix=prefix, settle_delay=60)
+        await counters.take([Bucket("a", 1000, 1, 0, 60_000), Bucket("b", 1000, 1, 0, 60_000)])
+        settles = [
+            counters.adjust_many([("a", -1, 60_000), ("b", 2, 60_000), ("c", n, 60_000)])
+            for n in range(300)
+        ]
+        await asyncio.gather(*settles)
+        await counters.close()  # long before settle_delay: close sends them
+
+        fresh = RedisCounters(redis_url(), prefix=prefix)
+        try:
+            zero = [Bucket(k, 0, 0, 0, 60_000) for k in ("a", "b", "c")]
+            assert (await fresh.take(zero)).values == (700, 1600, sum(range(300)))
+        finally:
+            await fresh.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), GUARD))
+
+
+def test_a_take_without_redis_fails_with_an_api_error_instead_of_hanging() -> None:
+    async def scenario() -> None:
+        counters = RedisCounters(f"redis://127.0.0.1:{free_port()}/0", timeout=1)
+        try:
+            await counters.adjust_many([("a", 1, 60_000)])  # lost, logged: never raises
+            with pytest.raises(CountersUnavailable) as refused:
+                await counters.take([Bucket("a", 1, 1, 10, 60_000)])
+            error: SerikaError = refused.value
+            assert error.status == 503 and error.type == "api_error"
+            assert error.headers["Retry-After"] == "1"
+            with pytest.raises(CountersUnavailable):
+                await counters.seed("m", 10, 60_000)  # a month's first metered request
+        finally:
+            await counters.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), GUARD))
+
+
+def test_settlements_sent_alone_survive_a_script_flush() -> None:
+    prefix = f"test:{secrets.token_hex(4)}:"
+
+    async def scenario() -> None:
+        counters = RedisCounters(redis_url(), prefix=prefix)
+        await counters.take([Bucket("a", 10, 1, 0, 60_000)])
+        flusher = RespClient(redis_url())
+        await flusher.execute("SCRIPT", "FLUSH")
+        await flusher.close()
+        await counters.adjust_many([("a", -3, 60_000)])
+        await counters.close()  # sent alone: NOSCRIPT, loaded, sent again
+
+        fresh = RedisCounters(redis_url(), prefix=prefix)
+        try:
+            assert (await fresh.take([Bucket("a", 0, 0, 0, 60_000)])).values == (7,)
+        finally:
+            await fresh.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), GUARD))
