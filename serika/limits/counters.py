@@ -36,6 +36,10 @@ class Counters(Protocol):
     async def adjust_many(self, items: Sequence[tuple[str, int, int]]) -> None:
         """Several ``(key, delta, ttl_ms)`` adjustments in one go (one round trip)."""
 
+    def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
+        """``adjust_many`` without waiting: applied now, or sent in the background (settling a
+        finished call is on no caller's path). Needs a running event loop."""
+
     async def seed(self, key: str, value: int, ttl_ms: int) -> None: ...
 
     async def close(self) -> None: ...
@@ -103,6 +107,10 @@ class InProcessCounters:
         self.adjust_now(key, delta, ttl_ms)
 
     async def adjust_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        for key, delta, ttl_ms in items:
+            self.adjust_now(key, delta, ttl_ms)
+
+    def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
         for key, delta, ttl_ms in items:
             self.adjust_now(key, delta, ttl_ms)
 

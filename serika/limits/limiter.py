@@ -10,8 +10,6 @@ concurrent calls can overshoot an allowance by at most one request's reservation
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -113,7 +111,6 @@ class Limiter:
         self._clock = clock
         self._window = window_seconds
         self._seeded: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
         # In-process counters never wait: take without a coroutine.
         self._take_now: Callable[[Sequence[Bucket]], Taken] | None = None
         self._take_one: Callable[[str, int, int], tuple[bool, int, int]] | None = None
@@ -224,30 +221,20 @@ class Limiter:
         return await self._counters.take(buckets)
 
     def settle(self, admission: Admission, tokens: int, cost: int) -> None:
-        """Replace each reservation by what was really used (in the background)."""
+        """Replace each reservation by what was really used (no waiting: in-process counters
+        apply it at once, Redis sends it with the next decision or within 50 ms)."""
         if not admission.reservations:
             return
         deltas = [
-            (key, (cost if unit == "cost" else tokens) - reserved, ttl)
+            (key, delta, ttl)
             for key, reserved, ttl, unit in admission.reservations
+            if (delta := (cost if unit == "cost" else tokens) - reserved)
         ]
-        deltas = [d for d in deltas if d[1]]
-        if deltas and isinstance(self._counters, InProcessCounters):
-            for key, delta, ttl in deltas:  # no I/O: settle now, no task
-                self._counters.adjust_now(key, delta, ttl)
-        elif deltas:
-            task = asyncio.get_running_loop().create_task(self._adjust(deltas))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _adjust(self, deltas: list[tuple[str, int, int]]) -> None:
-        await self._counters.adjust_many(deltas)
+        if deltas:
+            self._counters.adjust_soon(deltas)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            with contextlib.suppress(Exception):
-                await task
-        await self._counters.close()
+        await self._counters.close()  # sends what is still to settle
 
     async def _seed_month(self, user_id: str, month: str, start: datetime, ttl_ms: int) -> None:
         """Start this month's buckets from the database once per process (counters may be new)."""

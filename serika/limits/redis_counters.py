@@ -112,6 +112,9 @@ class RedisCounters:
         await self.adjust_many([(key, delta, ttl_ms)])
 
     async def adjust_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        self.adjust_soon(items)
+
+    def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
         batch = self._batch
         for key, delta, ttl_ms in items:
             found = batch.get(self._prefix + key)
