@@ -30,8 +30,16 @@ class ActivityRecorder:
         self._pending: dict[str, _Pending] = {}
         self._flush_lock = asyncio.Lock()
 
-    def record(self, key_id: str, *, requests: int = 1, tokens: int = 0, images: int = 0) -> None:
-        now = self._clock.time()
+    def record(
+        self,
+        key_id: str,
+        *,
+        requests: int = 1,
+        tokens: int = 0,
+        images: int = 0,
+        at: float | None = None,  # when the key was used (seconds since the epoch); default now
+    ) -> None:
+        now = self._clock.time() if at is None else at
         pending = self._pending.get(key_id)
         if pending is None:
             pending = self._pending[key_id] = _Pending(now)

@@ -137,33 +137,39 @@ class Limiter:
     def completion_estimate(self, tier: str) -> int:
         return self.plan(tier).completion_estimate
 
+    def admit_now(self, caller: Caller) -> Admission | None:
+        """``admit(caller)`` (an unmetered call) without a coroutine, when the counters need
+        no I/O (in-process); ``None`` when it has to be awaited."""
+        if self._take_one is None:
+            return None
+        epoch = self._clock.time()
+        limits = self._tiers.get(caller.tier) or self._tiers["free"]
+        if limits.requests == 0:
+            return _NOTHING_COUNTED
+        window = int(epoch // self._window)
+        window_ttl = int(((window + 1) * self._window - epoch) * 1000) + 1
+        taken = self._take_one(f"r:{caller.key_id}:{window}", limits.requests, window_ttl)
+        return self._requests_admission(limits, *taken)
+
     async def admit(
         self, caller: Caller, *, tokens: int = 0, cost: int = 0, metered: bool = False
     ) -> Admission:
+        if not metered:  # the common unmetered call: one bucket, no reservations
+            admission = self.admit_now(caller)
+            if admission is not None:
+                return admission
         epoch = self._clock.time()
         limits = self._tiers.get(caller.tier) or self._tiers["free"]
         request_limit = limits.requests
         window = int(epoch // self._window)
         window_ttl = int(((window + 1) * self._window - epoch) * 1000) + 1
-        if not metered:  # the common unmetered call: one bucket, no reservations
+        if not metered:
             if request_limit == 0:
                 return _NOTHING_COUNTED
-            key = f"r:{caller.key_id}:{window}"
-            if self._take_one is not None:
-                admitted, value, ttl = self._take_one(key, request_limit, window_ttl)
-            else:
-                taken = await self._counters.take((Bucket(key, 1, 1, request_limit, window_ttl),))
-                admitted, value, ttl = taken.admitted, taken.values[0], taken.ttls_ms[0]
-            if not admitted:
-                raise self._refusal("requests", request_limit, ttl)
-            seconds = -(-ttl // 1000)
-            reset = self._resets[seconds] if seconds < len(self._resets) else b"%ds" % seconds
-            return Admission(
-                [
-                    (_LIMIT_REQUESTS, limits.requests_text),
-                    (_REMAINING_REQUESTS, b"%d" % max(0, request_limit - value)),
-                    (_RESET_REQUESTS, reset),
-                ]
+            bucket = Bucket(f"r:{caller.key_id}:{window}", 1, 1, request_limit, window_ttl)
+            taken = await self._counters.take((bucket,))
+            return self._requests_admission(
+                limits, taken.admitted, taken.values[0], taken.ttls_ms[0]
             )
         plan = limits.plan
         if not self._month.begins <= epoch < self._month.ends:
@@ -246,6 +252,21 @@ class Limiter:
         await self._counters.seed(f"mt:{user_id}:{month}", used_tokens, ttl_ms)
         await self._counters.seed(f"ms:{user_id}:{month}", int(totals["cost"]), ttl_ms)
         self._seeded.add(marker)
+
+    def _requests_admission(
+        self, limits: _TierLimits, admitted: bool, value: int, ttl: int
+    ) -> Admission:
+        if not admitted:
+            raise self._refusal("requests", limits.requests, ttl)
+        seconds = -(-ttl // 1000)
+        reset = self._resets[seconds] if seconds < len(self._resets) else b"%ds" % seconds
+        return Admission(
+            [
+                (_LIMIT_REQUESTS, limits.requests_text),
+                (_REMAINING_REQUESTS, b"%d" % max(0, limits.requests - value)),
+                (_RESET_REQUESTS, reset),
+            ]
+        )
 
     def _rate_headers(self, kind: str, limit: int, value: int, ttl_ms: int) -> RawHeaders:
         """OpenAI's three ``x-ratelimit-*`` headers for one counted bucket, as raw pairs."""

@@ -62,8 +62,10 @@ class Meter:
         tokens = ticket.prompt_tokens + ticket.completion_tokens
         if ticket.admission is not None:
             self._limiter.settle(ticket.admission, tokens, ticket.cost_micro_usd)
-        if ticket.key_id is not None and (tokens or ticket.images):
-            self._activity.record(ticket.key_id, requests=0, tokens=tokens, images=ticket.images)
+        if ticket.key_id is not None:  # the key's totals and last use, in the same pass
+            self._activity.record(
+                ticket.key_id, tokens=tokens, images=ticket.images, at=ticket.created_at
+            )
 
     def pending(self) -> int:
         return len(self._pending)

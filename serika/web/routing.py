@@ -84,8 +84,7 @@ def _key_endpoint(
         except PermissionDenied:
             found.activity.record(credential.key_id, requests=0)
             raise
-        found.activity.record(credential.key_id)
-        ticket = found.meter.open(
+        ticket = found.meter.open(  # its close counts the request in the key's totals
             credential.user_id,
             credential.key_id,
             label,
@@ -94,7 +93,11 @@ def _key_endpoint(
         )
         try:
             if not reserves:
-                ticket.admission = await found.limiter.admit(ticket.caller())
+                caller = ticket.caller()
+                admission = found.limiter.admit_now(caller)  # no await with in-process counters
+                if admission is None:
+                    admission = await found.limiter.admit(caller)
+                ticket.admission = admission
             response = await handler(request, ApiCall(credential, ticket))
         except SerikaError as error:
             ticket.status = error.status
