@@ -121,6 +121,11 @@ def main() -> None:
     low, high = (int(n) for n in args.requests.split(","))
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("SERIKA_")}
     stub_port = free_port()
+    # No timed flushes: under valgrind a request takes ~50x longer, so a once-a-second flush
+    # would write batches of a few rows, each batch's fixed cost spread over few requests (in
+    # every configuration alike, which would flatter the ratio). The shutdown flush writes
+    # them all at once, as the server at full speed does.
+    base_env["SERIKA_ACTIVITY_FLUSH_SECONDS"] = "3600"
     base_env["SERIKA_OPENROUTER_API_KEY"] = "bench-key"
     base_env["SERIKA_OPENROUTER_BASE_URL"] = f"http://127.0.0.1:{stub_port}/v1"
     configs = {

@@ -13,6 +13,8 @@ far smaller than at full speed; the shutdown flush writes them all in one batch 
 
     .venv/bin/python bench/server_instructions.py              # 500 and 2500 requests
     .venv/bin/python bench/server_instructions.py --n1 200 --n2 1200
+    git worktree add --detach /tmp/serika-base <commit>         # a baseline, same run:
+    .venv/bin/python bench/server_instructions.py --baseline /tmp/serika-base
 
 The per-key request limit is on (10^9 per minute: counted, never reached), as in auth_bench.
 About 10 minutes on a quiet 2-CPU machine.
@@ -55,15 +57,15 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: str, under_valgrind: bool) -> None:
+    def __init__(self, tree: Path, data_dir: str, under_valgrind: bool) -> None:
         self.port = _free_port()
         command = [PYTHON, "-m", "serika", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--data-dir", data_dir, "--workers", "1"]
         if under_valgrind:
             command = [*cachegrind.VALGRIND, *command]
-        env = {**os.environ, **ENVIRONMENT}
+        env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(tree)}
         self.process = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            command, env=env, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
         deadline = time.monotonic() + 600  # valgrind starts Python slowly on a busy machine
         while time.monotonic() < deadline:
@@ -108,8 +110,8 @@ def _call(connection: http.client.HTTPConnection, path: str, body: Any, headers:
     return orjson.loads(data)
 
 
-def make_key(data_dir: str) -> str:
-    server = Server(data_dir, under_valgrind=False)
+def make_key(tree: Path, data_dir: str) -> str:
+    server = Server(tree, data_dir, under_valgrind=False)
     try:
         connection = server.connection()
         account = {"email": "count@example.com", "username": "counter", "password": "count-pw-1"}
@@ -124,8 +126,8 @@ def make_key(data_dir: str) -> str:
         server.stop()
 
 
-def count(data_dir: str, path: str, headers: dict[str, str], n: int) -> int:
-    server = Server(data_dir, under_valgrind=True)
+def count(tree: Path, data_dir: str, path: str, headers: dict[str, str], n: int) -> int:
+    server = Server(tree, data_dir, under_valgrind=True)
     connection = server.connection()
     for _ in range(n):
         connection.request("GET", path, headers=headers)
@@ -141,25 +143,40 @@ def count(data_dir: str, path: str, headers: dict[str, str], n: int) -> int:
     return total
 
 
+def measure(tree: Path, n1: int, n2: int) -> tuple[float, float]:
+    """Instructions per request of /healthz and of /models for the serika package in ``tree``."""
+    with tempfile.TemporaryDirectory(prefix="serika-count-") as data_dir:
+        migrate = [PYTHON, "-m", "serika", "migrate", "--data-dir", data_dir]
+        env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(tree)}
+        subprocess.run(migrate, env=env, cwd=tree, check=True, capture_output=True)
+        secret = make_key(tree, data_dir)
+        per_request = []
+        for path, headers in (("/healthz", {}), (MODELS, {"authorization": f"Bearer {secret}"})):
+            low = count(tree, data_dir, path, headers, n1)
+            high = count(tree, data_dir, path, headers, n2)
+            per_request.append((high - low) / (n2 - n1))
+    return per_request[0], per_request[1]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n1", type=int, default=500)
     parser.add_argument("--n2", type=int, default=2500)
+    parser.add_argument(
+        "--baseline", type=Path, help="also measure the serika package in this checkout"
+    )
     args = parser.parse_args()
     cachegrind.require()
-    with tempfile.TemporaryDirectory(prefix="serika-count-") as data_dir:
-        migrate = [PYTHON, "-m", "serika", "migrate", "--data-dir", data_dir]
-        subprocess.run(migrate, env={**os.environ, **ENVIRONMENT}, check=True, capture_output=True)
-        secret = make_key(data_dir)
-        per_request = {}
-        for path, headers in (("/healthz", {}), (MODELS, {"authorization": f"Bearer {secret}"})):
-            low = count(data_dir, path, headers, args.n1)
-            high = count(data_dir, path, headers, args.n2)
-            per_request[path] = (high - low) / (args.n2 - args.n1)
-    healthz, models = per_request["/healthz"], per_request[MODELS]
-    print(f"GET /healthz                  {healthz:>10,.0f} instructions per request")
-    print(f"GET {MODELS} (key)  {models:>10,.0f} instructions per request")
-    print(f"healthz / models              {healthz / models:>10.3f}  (the goal: at least 0.8)")
+    trees = [("this tree", ROOT)]
+    if args.baseline is not None:
+        trees.insert(0, (f"baseline {args.baseline}", args.baseline.resolve()))
+    print(
+        "| code | /healthz instructions/request | /models (key) | healthz / models (goal >= 0.8) |"
+    )
+    print("| --- | ---: | ---: | ---: |")
+    for label, tree in trees:
+        healthz, models = measure(tree, args.n1, args.n2)
+        print(f"| {label} | {healthz:,.0f} | {models:,.0f} | {healthz / models:.3f} |", flush=True)
     return 0
 
 
