@@ -62,26 +62,26 @@ class InProcessCounters:
         return self.take_now(buckets)
 
     def take_now(self, buckets: Sequence[Bucket]) -> Taken:
-        """``take`` without the coroutine: nothing here waits."""
+        """``take`` without the coroutine: nothing here waits. (Buckets are unpacked as the
+        tuples they are: attribute access per field cost a third of the whole call.)"""
         now = time.monotonic()
         stored = self._values
         # Each bucket's (value, expiry) now; a missing or expired bucket starts afresh.
         current: list[tuple[int, float]] = []
-        for n, bucket in enumerate(buckets):
-            found = stored.get(bucket.key)
+        for n, (key, _, required, limit, ttl_ms) in enumerate(buckets):
+            found = stored.get(key)
             if found is None or found[1] <= now:
-                if 0 < bucket.limit < bucket.required:
-                    return Taken(False, n, (0,), (bucket.ttl_ms,))
-                found = (0, now + bucket.ttl_ms / 1000)
-            elif 0 < bucket.limit < found[0] + bucket.required:
+                if 0 < limit < required:
+                    return Taken(False, n, (0,), (ttl_ms,))
+                found = (0, now + ttl_ms / 1000)
+            elif 0 < limit < found[0] + required:
                 return Taken(False, n, (found[0],), (int((found[1] - now) * 1000),))
             current.append(found)
         values = []
         ttls = []
-        for bucket, (value, expires) in zip(buckets, current, strict=True):
-            value += bucket.increment
-            stored[bucket.key] = (value, expires)
-            values.append(value)
+        for (key, increment, _, _, _), (value, expires) in zip(buckets, current, strict=True):
+            stored[key] = (value + increment, expires)
+            values.append(value + increment)
             ttls.append(int((expires - now) * 1000))
         if len(stored) > 100_000:
             self._prune(now)

@@ -87,10 +87,6 @@ class _Month(NamedTuple):
         name = f"{now.year:04d}{now.month:02d}"
         return cls(name, start, start.timestamp(), following.timestamp())
 
-    def ttl_ms(self, epoch: float) -> int:
-        """Until a day after the month ends (the bucket outlives the month's last request)."""
-        return int((self.ends - epoch) * 1000) + 86_400_000
-
 
 def _reset(ttl_ms: int) -> str:
     return f"{max(1, math.ceil(ttl_ms / 1000))}s"
@@ -110,7 +106,7 @@ class Limiter:
         self._usage = usage
         self._clock = clock
         self._window = window_seconds
-        self._seeded: set[str] = set()
+        self._seeded: set[tuple[str, str]] = set()  # (user id, month) started from the database
         # In-process counters never wait: take without a coroutine.
         self._take_now: Callable[[Sequence[Bucket]], Taken] | None = None
         self._take_one: Callable[[str, int, int], tuple[bool, int, int]] | None = None
@@ -172,38 +168,31 @@ class Limiter:
                 limits, taken.admitted, taken.values[0], taken.ttls_ms[0]
             )
         plan = limits.plan
-        if not self._month.begins <= epoch < self._month.ends:
-            self._month = _Month.of(epoch)
-        month, month_start, month_ttl = (
-            self._month.name,
-            self._month.start,
-            self._month.ttl_ms(epoch),
-        )
-        if plan.monthly_tokens or caller.spend_limit_micro_usd is not None:
-            await self._seed_month(caller.user_id, month, month_start, month_ttl)
-        candidates = [
-            ("requests", Bucket(f"r:{caller.key_id}:{window}", 1, 1, request_limit, window_ttl)),
-            (
-                "tokens",
-                Bucket(
-                    f"t:{caller.user_id}:{window}",
-                    tokens,
-                    1,
-                    limits.tokens,
-                    window_ttl,
-                ),
-            ),
-            (
-                "month_tokens",
-                Bucket(f"mt:{caller.user_id}:{month}", tokens, 1, plan.monthly_tokens, month_ttl),
-            ),
-        ]
-        if caller.spend_limit_micro_usd is not None:
-            cap = max(1, caller.spend_limit_micro_usd)
-            spend = Bucket(f"ms:{caller.user_id}:{month}", cost, 1, cap, month_ttl)
-            candidates.append(("month_spend", spend))
-        counted = [(kind, bucket) for kind, bucket in candidates if bucket.limit > 0]
-        if not counted:  # unlimited buckets need no counting
+        month = self._month
+        if not month.begins <= epoch < month.ends:
+            month = self._month = _Month.of(epoch)
+        # Month buckets outlive the month by a day (its last requests settle after it ends).
+        month_ttl = int((month.ends - epoch) * 1000) + 86_400_000
+        user_id = caller.user_id
+        spend_limit = caller.spend_limit_micro_usd
+        seeded = (user_id, month.name) in self._seeded
+        if not seeded and (plan.monthly_tokens or spend_limit is not None):
+            await self._seed_month(user_id, month.name, month.start, month_ttl)
+        # Only limited buckets are counted (0: unlimited). Each is (kind, bucket).
+        counted: list[tuple[str, Bucket]] = []
+        if request_limit:
+            key = f"r:{caller.key_id}:{window}"
+            counted.append(("requests", Bucket(key, 1, 1, request_limit, window_ttl)))
+        if limits.tokens:
+            key = f"t:{user_id}:{window}"
+            counted.append(("tokens", Bucket(key, tokens, 1, limits.tokens, window_ttl)))
+        if plan.monthly_tokens:
+            key = f"mt:{user_id}:{month.name}"
+            counted.append(("month_tokens", Bucket(key, tokens, 1, plan.monthly_tokens, month_ttl)))
+        if spend_limit is not None:
+            key = f"ms:{user_id}:{month.name}"
+            counted.append(("month_spend", Bucket(key, cost, 1, max(1, spend_limit), month_ttl)))
+        if not counted:
             return _NOTHING_COUNTED
         buckets = [bucket for _, bucket in counted]
         taken = await self._take(buckets)
@@ -212,13 +201,17 @@ class Limiter:
             raise self._refusal(counted[failed][0], buckets[failed].limit, taken.ttls_ms[0])
         headers: RawHeaders = []
         reservations = []
+        values, ttls = taken.values, taken.ttls_ms
         for n, (kind, bucket) in enumerate(counted):
-            if kind in _HEADER_NAMES:
-                headers += self._rate_headers(kind, bucket.limit, taken.values[n], taken.ttls_ms[n])
-            if kind != "requests":  # reserved: settled to the true usage when the call ends
-                unit = "cost" if kind == "month_spend" else "tokens"
-                amount = cost if kind == "month_spend" else tokens
-                reservations.append((bucket.key, amount, bucket.ttl_ms, unit))
+            if kind == "requests":
+                headers += self._requests_admission(limits, True, values[n], ttls[n]).raw_headers
+                continue
+            if kind == "tokens":
+                headers += self._rate_headers(kind, bucket.limit, values[n], ttls[n])
+            if kind == "month_spend":  # reserved: settled to the true usage when the call ends
+                reservations.append((bucket.key, cost, month_ttl, "cost"))
+            else:
+                reservations.append((bucket.key, tokens, bucket.ttl_ms, "tokens"))
         return Admission(headers, reservations)
 
     async def _take(self, buckets: Sequence[Bucket]) -> Taken:
@@ -244,7 +237,7 @@ class Limiter:
 
     async def _seed_month(self, user_id: str, month: str, start: datetime, ttl_ms: int) -> None:
         """Start this month's buckets from the database once per process (counters may be new)."""
-        marker = f"{user_id}:{month}"
+        marker = (user_id, month)
         if marker in self._seeded:
             return
         totals = await self._usage.totals_since(user_id, start)
