@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,20 +50,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def requests(port: int, key: str, n: int) -> None:
-    """``n`` sequential chat completions on one keep-alive connection; all must succeed."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
-    for _ in range(n):
-        connection.request("POST", "/api/openai/v1/chat/completions", BODY, headers)
-        answer = connection.getresponse()
-        body = answer.read()
-        if answer.status != 200:
-            raise SystemExit(f"status {answer.status}: {body[:300]!r}")
-    connection.close()
+def requests(port: int, key: str, n: int, concurrency: int = 1) -> None:
+    """``n`` chat completions over ``concurrency`` keep-alive connections, each sending its
+    share one after another; all must succeed."""
+
+    def send(count: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        for _ in range(count):
+            connection.request("POST", "/api/openai/v1/chat/completions", BODY, headers)
+            answer = connection.getresponse()
+            body = answer.read()
+            if answer.status != 200:
+                raise SystemExit(f"status {answer.status}: {body[:300]!r}")
+        connection.close()
+
+    shares = [n // concurrency + (i < n % concurrency) for i in range(concurrency)]
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for done in [pool.submit(send, share) for share in shares]:
+            done.result()
 
 
-def instructions(name: str, env: dict[str, str], n: int, work: Path) -> int:
+def instructions(name: str, env: dict[str, str], n: int, work: Path, concurrency: int = 1) -> int:
     """User-space instructions of one Serika process that served ``n`` requests."""
     data = work / f"{name}-{n}"
     data.mkdir()
@@ -95,7 +104,7 @@ def instructions(name: str, env: dict[str, str], n: int, work: Path) -> int:
         gateway_bench.wait(f"{base}/healthz", 600)
         key = gateway_bench.setup(base)
         limits_bench.check_headers(base, key, name)
-        requests(port, key, n)
+        requests(port, key, n, concurrency)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -114,6 +123,12 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("SERIKA_TEST_REDIS_URL", ""))
     parser.add_argument("--requests", default="200,1000", metavar="N1,N2")
     parser.add_argument("--only", nargs="*", choices=limits_bench.TARGETS)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="connections sending at once (settlements ride on takes only under concurrency)",
+    )
     args = parser.parse_args()
     if not args.redis_url:
         raise SystemExit("--redis-url (or SERIKA_TEST_REDIS_URL) is needed")
@@ -147,14 +162,19 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="serika-limits-instructions.") as tmp:
             for name in names:
                 env = {**base_env, **configs[name]}
-                counts = [instructions(name, env, n, Path(tmp)) for n in (low, high)]
+                counts = [
+                    instructions(name, env, n, Path(tmp), args.concurrency) for n in (low, high)
+                ]
                 per_request[name] = (counts[1] - counts[0]) / (high - low)
                 print(f"{name}: {per_request[name] / 1000:.1f} k instructions/request", flush=True)
     finally:
         stub.terminate()
         stub.wait(30)
     print()
-    print(f"Run {started}, load average before {loadavg}; requests {low} and {high}.")
+    print(
+        f"Run {started}, load average before {loadavg}; requests {low} and {high}, "
+        f"{args.concurrency} at a time."
+    )
     print()
     print("| configuration | instructions/request | off / this (goal >= 0.90) |")
     print("| --- | ---: | ---: |")
