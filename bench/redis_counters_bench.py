@@ -2,8 +2,9 @@
 
 The gateway's metered request, without the gateway: ``--concurrency`` callers each loop
 ``take`` over the three buckets a free-tier chat call counts (requests per key, tokens per
-account in the window, tokens this month), then settle the two token reservations in a
-background task as ``Limiter.settle`` does (``adjust_many`` of two deltas). The
+account in the window, tokens this month), then settle the two token reservations as
+``Limiter.settle`` does: ``adjust_soon`` of two deltas (the redis-py baseline, which predates
+it, in a background task of ``adjust_many``, as the limiter did then). The
 implementations take turns round by round against the same real ``redis-server``; each run
 reports this process's CPU time (``time.process_time``: user + system) per decision, the
 wall-clock rate, and Redis's own CPU (``INFO cpu``) per decision. After each run the bucket
@@ -93,6 +94,10 @@ async def drive(counters: Counters, decisions: int, concurrency: int, users: int
                 await settled
             taken = await counters.take(buckets)
             assert taken.admitted
+            adjust_soon = getattr(counters, "adjust_soon", None)
+            if adjust_soon is not None:
+                adjust_soon(deltas)
+                continue
             settled = asyncio.get_running_loop().create_task(counters.adjust_many(deltas))
             settles.add(settled)
             settled.add_done_callback(settles.discard)
@@ -161,10 +166,7 @@ class NoCounters:
     async def take(self, buckets: Sequence[Bucket]) -> Taken:
         return Taken(True, None, (1,) * len(buckets), (1,) * len(buckets))
 
-    async def adjust(self, key: str, delta: int, ttl_ms: int) -> None:
-        return None
-
-    async def adjust_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+    def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
         return None
 
     async def seed(self, key: str, value: int, ttl_ms: int) -> None:

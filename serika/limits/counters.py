@@ -1,8 +1,8 @@
 """The counter interface limit decisions are made over, and its in-process implementation.
 
 The one primitive is ``take``: for a list of buckets, check that every bucket has room for
-what it requires and, only if all do, add each bucket's increment; atomically. ``adjust``
-settles a bucket afterwards (a reservation that turned out larger or smaller), and ``seed``
+what it requires and, only if all do, add each bucket's increment; atomically. ``adjust_soon``
+settles buckets afterwards (a reservation that turned out larger or smaller), and ``seed``
 gives a missing bucket a starting value (a month's usage read from the database).
 """
 
@@ -31,14 +31,10 @@ class Taken(NamedTuple):
 class Counters(Protocol):
     async def take(self, buckets: Sequence[Bucket]) -> Taken: ...
 
-    async def adjust(self, key: str, delta: int, ttl_ms: int) -> None: ...
-
-    async def adjust_many(self, items: Sequence[tuple[str, int, int]]) -> None:
-        """Several ``(key, delta, ttl_ms)`` adjustments in one go (one round trip)."""
-
     def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
-        """``adjust_many`` without waiting: applied now, or sent in the background (settling a
-        finished call is on no caller's path). Needs a running event loop."""
+        """Settle ``(key, delta, ttl_ms)`` adjustments without waiting: applied now, or sent
+        in the background (settling a finished call is on no caller's path). Needs a running
+        event loop."""
 
     async def seed(self, key: str, value: int, ttl_ms: int) -> None: ...
 
@@ -103,22 +99,12 @@ class InProcessCounters:
             self._prune(now)
         return True, value + 1, int((expires - now) * 1000)
 
-    async def adjust(self, key: str, delta: int, ttl_ms: int) -> None:
-        self.adjust_now(key, delta, ttl_ms)
-
-    async def adjust_many(self, items: Sequence[tuple[str, int, int]]) -> None:
-        for key, delta, ttl_ms in items:
-            self.adjust_now(key, delta, ttl_ms)
-
     def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
-        for key, delta, ttl_ms in items:
-            self.adjust_now(key, delta, ttl_ms)
-
-    def adjust_now(self, key: str, delta: int, ttl_ms: int) -> None:
         now = time.monotonic()
-        found = self._get(key, now)
-        value, expires = found if found else (0, now + ttl_ms / 1000)
-        self._values[key] = (value + delta, expires)
+        for key, delta, ttl_ms in items:
+            found = self._get(key, now)
+            value, expires = found if found else (0, now + ttl_ms / 1000)
+            self._values[key] = (value + delta, expires)
 
     async def seed(self, key: str, value: int, ttl_ms: int) -> None:
         now = time.monotonic()

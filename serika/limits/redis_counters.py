@@ -1,7 +1,7 @@
 """Counters in Redis, shared by every process and replica: one round trip per decision.
 
 Each ``take`` is one ``EVALSHA`` of one script on a shared pipelined connection
-(``serika.limits.resp``). Settlements are on no caller's path, so ``adjust_many`` only adds
+(``serika.limits.resp``). Settlements are on no caller's path, so ``adjust_soon`` only adds
 its deltas to a batch (summed per key) and returns. The next ``take`` carries the batch in
 its own script call, applied before the take, so every later decision in this process counts
 it. When no take comes within ``settle_delay`` (50 ms: how much later other processes may
@@ -107,12 +107,6 @@ class RedisCounters:
         if result[0] == 0:
             return Taken(False, result[1] - 1, (result[2],), (result[3],))
         return Taken(True, None, tuple(result[2::2]), tuple(result[3::2]))
-
-    async def adjust(self, key: str, delta: int, ttl_ms: int) -> None:
-        await self.adjust_many([(key, delta, ttl_ms)])
-
-    async def adjust_many(self, items: Sequence[tuple[str, int, int]]) -> None:
-        self.adjust_soon(items)
 
     def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
         batch = self._batch

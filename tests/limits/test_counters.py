@@ -68,7 +68,7 @@ def test_soft_limits_admit_while_there_is_room(make_counters: type) -> None:
             bucket = Bucket("t", 40, 1, 100, 60_000)
             admitted = [(await counters.take([bucket])).admitted for _ in range(4)]
             assert admitted == [True, True, True, False]  # 0, 40, 80 had room; 120 has none
-            await counters.adjust("t", -50, 60_000)  # settled below the reservation
+            counters.adjust_soon([("t", -50, 60_000)])  # settled below the reservation
             assert (await counters.take([bucket])).admitted
         finally:
             await counters.close()
@@ -107,7 +107,7 @@ def test_seed_after_a_settlement_of_the_same_bucket_keeps_it(make_counters: type
     async def scenario() -> None:
         counters: Counters = make_counters()
         try:
-            await counters.adjust_many([("s", 5, 60_000)])
+            counters.adjust_soon([("s", 5, 60_000)])
             await counters.seed("s", 100, 60_000)  # the bucket exists now: not seeded
             taken = await counters.take([Bucket("s", 0, 1, 0, 60_000)])
             assert taken.values == (5,)
@@ -117,12 +117,12 @@ def test_seed_after_a_settlement_of_the_same_bucket_keeps_it(make_counters: type
     run(scenario())
 
 
-def test_adjust_many_settles_several_buckets_at_once(make_counters: type) -> None:
+def test_adjust_soon_settles_several_buckets_at_once(make_counters: type) -> None:
     async def scenario() -> None:
         counters: Counters = make_counters()
         try:
             await counters.take([Bucket("x", 10, 1, 100, 60_000), Bucket("y", 10, 1, 100, 60_000)])
-            await counters.adjust_many([("x", -4, 60_000), ("y", 5, 60_000)])
+            counters.adjust_soon([("x", -4, 60_000), ("y", 5, 60_000)])
             taken = await counters.take(
                 [Bucket("x", 0, 1, 100, 60_000), Bucket("y", 0, 1, 100, 60_000)]
             )
