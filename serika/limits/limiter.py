@@ -44,7 +44,6 @@ _HEADER_NAMES = {
     )
     for kind in ("requests", "tokens")
 }
-_LIMIT_REQUESTS, _REMAINING_REQUESTS, _RESET_REQUESTS = _HEADER_NAMES["requests"]
 
 
 class Admission(NamedTuple):
@@ -64,7 +63,6 @@ class _TierLimits(NamedTuple):
 
     plan: Plan
     requests: int
-    requests_text: bytes
     tokens: int
 
 
@@ -119,9 +117,8 @@ class Limiter:
         self._month = _Month.of(clock.time())  # worked out again when the month turns
 
     def _tier_limits(self, plan: Plan) -> _TierLimits:
-        requests = self.per_window(plan.requests_per_minute)
         return _TierLimits(
-            plan, requests, b"%d" % requests, self.per_window(plan.tokens_per_minute)
+            plan, self.per_window(plan.requests_per_minute), self.per_window(plan.tokens_per_minute)
         )
 
     def plan(self, tier: str) -> Plan:
@@ -138,60 +135,52 @@ class Limiter:
         no I/O (in-process); ``None`` when it has to be awaited."""
         if self._take_one is None:
             return None
-        epoch = self._clock.time()
         limits = self._tiers.get(caller.tier) or self._tiers["free"]
         if limits.requests == 0:
             return _NOTHING_COUNTED
-        window = int(epoch // self._window)
-        window_ttl = int(((window + 1) * self._window - epoch) * 1000) + 1
+        epoch = self._clock.time()
+        window, window_ttl = self._window_of(epoch)
         taken = self._take_one(f"r:{caller.key_id}:{window}", limits.requests, window_ttl)
-        return self._requests_admission(limits, *taken)
+        return self._requests_admission(limits.requests, *taken)
 
     async def admit(
         self, caller: Caller, *, tokens: int = 0, cost: int = 0, metered: bool = False
     ) -> Admission:
-        if not metered:  # the common unmetered call: one bucket, no reservations
+        if not metered:  # the common unmetered call: one bucket, without waiting if it can
             admission = self.admit_now(caller)
             if admission is not None:
                 return admission
         epoch = self._clock.time()
         limits = self._tiers.get(caller.tier) or self._tiers["free"]
-        request_limit = limits.requests
-        window = int(epoch // self._window)
-        window_ttl = int(((window + 1) * self._window - epoch) * 1000) + 1
-        if not metered:
-            if request_limit == 0:
-                return _NOTHING_COUNTED
-            bucket = Bucket(f"r:{caller.key_id}:{window}", 1, 1, request_limit, window_ttl)
-            taken = await self._counters.take((bucket,))
-            return self._requests_admission(
-                limits, taken.admitted, taken.values[0], taken.ttls_ms[0]
-            )
-        plan = limits.plan
-        month = self._month
-        if not month.begins <= epoch < month.ends:
-            month = self._month = _Month.of(epoch)
-        # Month buckets outlive the month by a day (its last requests settle after it ends).
-        month_ttl = int((month.ends - epoch) * 1000) + 86_400_000
-        user_id = caller.user_id
-        spend_limit = caller.spend_limit_micro_usd
-        seeded = (user_id, month.name) in self._seeded
-        if not seeded and (plan.monthly_tokens or spend_limit is not None):
-            await self._seed_month(user_id, month.name, month.start, month_ttl)
+        window, window_ttl = self._window_of(epoch)
         # Only limited buckets are counted (0: unlimited). Each is (kind, bucket).
         counted: list[tuple[str, Bucket]] = []
-        if request_limit:
+        if limits.requests:
             key = f"r:{caller.key_id}:{window}"
-            counted.append(("requests", Bucket(key, 1, 1, request_limit, window_ttl)))
-        if limits.tokens:
-            key = f"t:{user_id}:{window}"
-            counted.append(("tokens", Bucket(key, tokens, 1, limits.tokens, window_ttl)))
-        if plan.monthly_tokens:
-            key = f"mt:{user_id}:{month.name}"
-            counted.append(("month_tokens", Bucket(key, tokens, 1, plan.monthly_tokens, month_ttl)))
-        if spend_limit is not None:
-            key = f"ms:{user_id}:{month.name}"
-            counted.append(("month_spend", Bucket(key, cost, 1, max(1, spend_limit), month_ttl)))
+            counted.append(("requests", Bucket(key, 1, 1, limits.requests, window_ttl)))
+        if metered:
+            plan = limits.plan
+            month = self._month
+            if not month.begins <= epoch < month.ends:
+                month = self._month = _Month.of(epoch)
+            # Month buckets outlive the month by a day (its last requests settle after it ends).
+            month_ttl = int((month.ends - epoch) * 1000) + 86_400_000
+            user_id = caller.user_id
+            spend_limit = caller.spend_limit_micro_usd
+            seeded = (user_id, month.name) in self._seeded
+            if not seeded and (plan.monthly_tokens or spend_limit is not None):
+                await self._seed_month(user_id, month.name, month.start, month_ttl)
+            if limits.tokens:
+                key = f"t:{user_id}:{window}"
+                counted.append(("tokens", Bucket(key, tokens, 1, limits.tokens, window_ttl)))
+            if plan.monthly_tokens:
+                key = f"mt:{user_id}:{month.name}"
+                limit = plan.monthly_tokens
+                counted.append(("month_tokens", Bucket(key, tokens, 1, limit, month_ttl)))
+            if spend_limit is not None:
+                key = f"ms:{user_id}:{month.name}"
+                limit = max(1, spend_limit)
+                counted.append(("month_spend", Bucket(key, cost, 1, limit, month_ttl)))
         if not counted:
             return _NOTHING_COUNTED
         buckets = [bucket for _, bucket in counted]
@@ -203,15 +192,12 @@ class Limiter:
         reservations = []
         values, ttls = taken.values, taken.ttls_ms
         for n, (kind, bucket) in enumerate(counted):
-            if kind == "requests":
-                headers += self._requests_admission(limits, True, values[n], ttls[n]).raw_headers
-                continue
-            if kind == "tokens":
+            if kind in _HEADER_NAMES:
                 headers += self._rate_headers(kind, bucket.limit, values[n], ttls[n])
-            if kind == "month_spend":  # reserved: settled to the true usage when the call ends
-                reservations.append((bucket.key, cost, month_ttl, "cost"))
-            else:
-                reservations.append((bucket.key, tokens, bucket.ttl_ms, "tokens"))
+            if kind != "requests":  # reserved: settled to the true usage when the call ends
+                spend = kind == "month_spend"
+                amount, unit = (cost, "cost") if spend else (tokens, "tokens")
+                reservations.append((bucket.key, amount, bucket.ttl_ms, unit))
         return Admission(headers, reservations)
 
     async def _take(self, buckets: Sequence[Bucket]) -> Taken:
@@ -236,30 +222,23 @@ class Limiter:
         await self._counters.close()  # sends what is still to settle
 
     async def _seed_month(self, user_id: str, month: str, start: datetime, ttl_ms: int) -> None:
-        """Start this month's buckets from the database once per process (counters may be new)."""
-        marker = (user_id, month)
-        if marker in self._seeded:
-            return
+        """Start this month's buckets from the database (once per process: the caller checks
+        ``_seeded``; counters may be new)."""
         totals = await self._usage.totals_since(user_id, start)
         used_tokens = int(totals["prompt_tokens"]) + int(totals["completion_tokens"])
         await self._counters.seed(f"mt:{user_id}:{month}", used_tokens, ttl_ms)
         await self._counters.seed(f"ms:{user_id}:{month}", int(totals["cost"]), ttl_ms)
-        self._seeded.add(marker)
+        self._seeded.add((user_id, month))
 
-    def _requests_admission(
-        self, limits: _TierLimits, admitted: bool, value: int, ttl: int
-    ) -> Admission:
+    def _window_of(self, epoch: float) -> tuple[int, int]:
+        """The rate window ``epoch`` falls in, and the milliseconds until it ends (at least 1)."""
+        window = int(epoch // self._window)
+        return window, int(((window + 1) * self._window - epoch) * 1000) + 1
+
+    def _requests_admission(self, limit: int, admitted: bool, value: int, ttl: int) -> Admission:
         if not admitted:
-            raise self._refusal("requests", limits.requests, ttl)
-        seconds = -(-ttl // 1000)
-        reset = self._resets[seconds] if seconds < len(self._resets) else b"%ds" % seconds
-        return Admission(
-            [
-                (_LIMIT_REQUESTS, limits.requests_text),
-                (_REMAINING_REQUESTS, b"%d" % max(0, limits.requests - value)),
-                (_RESET_REQUESTS, reset),
-            ]
-        )
+            raise self._refusal("requests", limit, ttl)
+        return Admission(self._rate_headers("requests", limit, value, ttl))
 
     def _rate_headers(self, kind: str, limit: int, value: int, ttl_ms: int) -> RawHeaders:
         """OpenAI's three ``x-ratelimit-*`` headers for one counted bucket, as raw pairs."""
