@@ -7,14 +7,12 @@ import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
 from serika.clock import Clock
 from serika.config import Settings
 from serika.db.migrate import is_up_to_date
-from serika.errors import SerikaError
 from serika.services import build_services
 from serika.web import (
     api_admin,
@@ -30,7 +28,7 @@ from serika.web import (
     ops,
 )
 from serika.web.edge import ApiEdge
-from serika.web.errors import http_error, serika_error, unexpected_error
+from serika.web.errors import EXCEPTION_HANDLERS
 from serika.web.limits import BodySizeLimit
 
 
@@ -77,14 +75,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(dashboard.SecurityHeaders),  # on every answer, the edge's included
             Middleware(ApiEdge, routes=api_mounts),
-            Middleware(dashboard.SecurityHeaders),
         ],
-        exception_handlers={
-            SerikaError: serika_error,
-            HTTPException: http_error,
-            Exception: unexpected_error,
-        },
+        exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )
 

@@ -7,23 +7,18 @@ front of it, finds those paths with one dictionary lookup and calls the same end
 functions. Routes with path parameters, other methods (405), unknown paths (404) and
 everything outside the API go on to the router unchanged, so the answers are the same either
 way; only the work to reach the endpoint differs.
-
-Answers from the edge carry the headers ``SecurityHeaders`` adds to every non-HTML answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from serika.errors import SerikaError
-from serika.web.dashboard.security import EVERY_RESPONSE
-from serika.web.errors import http_error, serika_error, unexpected_error
+from serika.web.errors import error_answer
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 _NO_METHODS: dict[str, Endpoint] = {}
@@ -60,11 +55,6 @@ class ApiEdge:
         request = Request(scope, receive, send)
         try:
             response = await endpoint(request)
-        except SerikaError as error:
-            response = await serika_error(request, error)
-        except HTTPException as error:
-            response = await http_error(request, error)
-        except Exception as error:  # logged there; the caller gets the OpenAI-shaped 500
-            response = await unexpected_error(request, error)
-        response.raw_headers.extend(EVERY_RESPONSE)
+        except Exception as error:  # answered as the app's exception handlers answer it
+            response = await error_answer(request, error)
         await response(scope, receive, send)

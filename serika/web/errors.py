@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -10,6 +11,8 @@ from starlette.responses import Response
 
 from serika.errors import InternalError, MethodNotAllowed, NotFound, SerikaError
 from serika.web.responses import error_response
+
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +38,20 @@ async def http_error(request: Request, exc: Exception) -> Response:
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(InternalError("The server had an error while processing the request."))
+
+
+# The app's exception handlers (``create_app``); the API edge answers with the same ones.
+EXCEPTION_HANDLERS: dict[type[Exception], ExceptionHandler] = {
+    SerikaError: serika_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}
+
+
+async def error_answer(request: Request, exc: Exception) -> Response:
+    """What the exception handlers answer ``exc`` with: the most specific class's handler."""
+    for cls in type(exc).__mro__:
+        handler = EXCEPTION_HANDLERS.get(cls)
+        if handler is not None:
+            return await handler(request, exc)
+    raise exc  # not an Exception subclass: nothing handles it

@@ -9,6 +9,7 @@ from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from serika.errors import AuthenticationFailed
+from serika.web.dashboard.security import SecurityHeaders
 from serika.web.edge import ApiEdge, fixed_routes
 
 
@@ -51,7 +52,8 @@ class Fallback:
 def edge_client() -> tuple[TestClient, Fallback]:
     fallback = Fallback()
     mounts = [Mount("/api/openai/v1", routes=ROUTES), Mount("/v1", routes=ROUTES)]
-    return TestClient(ApiEdge(fallback, mounts), raise_server_exceptions=False), fallback
+    app = SecurityHeaders(ApiEdge(fallback, mounts))  # in this order, as in create_app
+    return TestClient(app, raise_server_exceptions=False), fallback
 
 
 def test_the_table_has_every_fixed_path_under_each_mount_and_no_parameters() -> None:
@@ -64,7 +66,7 @@ def test_the_table_has_every_fixed_path_under_each_mount_and_no_parameters() -> 
     assert set(table["/v1/ok"]) == {"GET", "HEAD"}
 
 
-def test_fixed_paths_are_answered_by_the_edge_with_the_api_security_headers() -> None:
+def test_fixed_paths_are_answered_by_the_edge_with_the_security_headers_of_every_answer() -> None:
     client, fallback = edge_client()
     for path in ("/api/openai/v1/ok", "/v1/ok"):
         answer = client.get(path)
