@@ -27,22 +27,9 @@ from serika.limits.plans import plans_from
 from serika.providers.registry import build_providers
 from serika.storage.blobs import MemoryBlobStore
 from serika.usage.store import UsageStore
+from tests.support.clock import SettableClock
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.moment = T0
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def monotonic(self) -> float:
-        return (self.moment - T0).total_seconds()
-
-    def time(self) -> float:
-        return self.now().timestamp()
 
 
 def dead_pid() -> int:
@@ -101,7 +88,9 @@ def run(database_url: str, body: Body) -> None:
     asyncio.run(main())
 
 
-def workers(store: JobStore, clock: FakeClock, tmp_settings: Settings, **kw: object) -> JobWorkers:
+def workers(
+    store: JobStore, clock: SettableClock, tmp_settings: Settings, **kw: object
+) -> JobWorkers:
     catalog = Catalog.from_settings(tmp_settings)
     limiter = Limiter(
         InProcessCounters(), plans_from(tmp_settings), UsageStore(store._engine), clock, 60
@@ -181,7 +170,7 @@ def test_finish_bills_once_and_only_for_the_holder(database_url: str) -> None:
 
 def test_expired_leases_are_requeued_then_failed(database_url: str, tmp_path: object) -> None:
     async def body(store: JobStore, engine: AsyncEngine) -> None:
-        clock = FakeClock()
+        clock = SettableClock(T0)
         pool = workers(store, clock, Settings(data_dir=tmp_path), max_attempts=2)  # type: ignore[arg-type]
         item = job()
         await store.insert(item)
@@ -206,7 +195,7 @@ def test_expired_leases_are_requeued_then_failed(database_url: str, tmp_path: ob
 
 def test_a_dead_local_process_is_recovered_at_once(database_url: str, tmp_path: object) -> None:
     async def body(store: JobStore, engine: AsyncEngine) -> None:
-        clock = FakeClock()
+        clock = SettableClock(T0)
         pool = workers(store, clock, Settings(data_dir=tmp_path))  # type: ignore[arg-type]
         item = job()
         await store.insert(item)
@@ -234,7 +223,7 @@ def test_workers_complete_jobs_and_a_clean_stop_requeues(
     database_url: str, tmp_path: object
 ) -> None:
     async def body(store: JobStore, engine: AsyncEngine) -> None:
-        clock = FakeClock()
+        clock = SettableClock(T0)
         settings = Settings(data_dir=tmp_path, demo_image_delay_seconds=0.0)  # type: ignore[arg-type]
         pool = workers(store, clock, settings, workers=2)
         items = [job(n) for n in range(3)]

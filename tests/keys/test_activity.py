@@ -8,20 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from serika.keys.activity import ActivityRecorder
 from serika.keys.store import KeyActivity
-
-
-class FakeClock:
-    def __init__(self, start: datetime) -> None:
-        self.current = start
-
-    def now(self) -> datetime:
-        return self.current
-
-    def monotonic(self) -> float:
-        return self.current.timestamp()
-
-    def time(self) -> float:
-        return self.now().timestamp()
+from tests.support.clock import SettableClock
 
 
 class RecordingStore:
@@ -41,11 +28,11 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_records_are_merged_per_key_into_one_flush() -> None:
-    clock = FakeClock(T0)
+    clock = SettableClock(T0)
     store = RecordingStore()
     recorder = ActivityRecorder(store, clock)  # type: ignore[arg-type]
     recorder.record("k1")
-    clock.current = T0 + timedelta(seconds=5)
+    clock.moment = T0 + timedelta(seconds=5)
     recorder.record("k1", tokens=7)
     recorder.record("k2", requests=0)
     assert asyncio.run(recorder.flush()) == 2
@@ -56,7 +43,7 @@ def test_records_are_merged_per_key_into_one_flush() -> None:
 
 
 def test_a_failed_flush_keeps_everything_for_the_next_one() -> None:
-    clock = FakeClock(T0)
+    clock = SettableClock(T0)
     store = RecordingStore(fail_times=1)
     recorder = ActivityRecorder(store, clock)  # type: ignore[arg-type]
     recorder.record("k1")

@@ -11,20 +11,7 @@ from serika.errors import RateLimited
 from serika.limits.counters import InProcessCounters
 from serika.limits.limiter import Caller, Limiter, QuotaExceeded
 from serika.limits.plans import Plan
-
-
-class Clock:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def monotonic(self) -> float:
-        return self.moment.timestamp()
-
-    def time(self) -> float:
-        return self.moment.timestamp()
+from tests.support.clock import SettableClock
 
 
 class NoUsageYet:
@@ -35,12 +22,12 @@ class NoUsageYet:
 CALLER = Caller("usr_1", "key_1", "free", None)
 
 
-def limiter(clock: Clock, plan: Plan) -> Limiter:
+def limiter(clock: SettableClock, plan: Plan) -> Limiter:
     return Limiter(InProcessCounters(), {"free": plan}, NoUsageYet(), clock, 60)  # type: ignore[arg-type]
 
 
 def test_a_monthly_allowance_refuses_until_the_calendar_month_turns_in_utc() -> None:
-    clock = Clock(datetime(2026, 11, 30, 23, 59, 0, tzinfo=UTC))
+    clock = SettableClock(datetime(2026, 11, 30, 23, 59, 0, tzinfo=UTC))
     limits = limiter(clock, Plan(0, 0, 100, 10))
 
     async def scenario() -> None:
@@ -60,7 +47,7 @@ def test_a_monthly_allowance_refuses_until_the_calendar_month_turns_in_utc() -> 
 
 
 def test_the_year_turns_too() -> None:
-    clock = Clock(datetime(2026, 12, 31, 23, 0, tzinfo=UTC))
+    clock = SettableClock(datetime(2026, 12, 31, 23, 0, tzinfo=UTC))
     limits = limiter(clock, Plan(0, 0, 10, 10))
 
     async def scenario() -> None:
@@ -75,7 +62,7 @@ def test_the_year_turns_too() -> None:
 
 
 def test_requests_per_window_carry_openai_headers_and_refuse_with_retry_after() -> None:
-    clock = Clock(datetime(2026, 11, 27, 12, 0, 10, 500000, tzinfo=UTC))  # 49.5 s left
+    clock = SettableClock(datetime(2026, 11, 27, 12, 0, 10, 500000, tzinfo=UTC))  # 49.5 s left
     limits = limiter(clock, Plan(2, 0, 0, 10))
 
     async def scenario() -> None:
