@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import signal
 import subprocess
 import sys
@@ -31,12 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cachegrind
 import gateway_bench
 import limits_instructions
+from ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def proxy_instructions(stub: str, n: int, work: Path) -> int:
-    port = limits_instructions.free_port()
+    port = free_port()
     log = work / f"proxy-{n}.cachegrind.log"
     command = [sys.executable, str(ROOT / "bench" / "bare_proxy.py"), "--port", str(port)]
     proxy = subprocess.Popen(
@@ -70,29 +70,14 @@ def main() -> None:
     args = parser.parse_args()
     cachegrind.require()
     low, high = (int(n) for n in args.requests.split(","))
-    stub_port = limits_instructions.free_port()
-    stub_url = f"http://127.0.0.1:{stub_port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SERIKA_")}
-    env.update(limits_instructions.HIGH)
-    env["SERIKA_ACTIVITY_FLUSH_SECONDS"] = "3600"  # see limits_instructions.main
-    env["SERIKA_OPENROUTER_API_KEY"] = "bench-key"
-    env["SERIKA_OPENROUTER_BASE_URL"] = f"{stub_url}/v1"
-    stub = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "stub_upstream.py"), "--port", str(stub_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        gateway_bench.wait(f"{stub_url}/healthz", 60)
+    with limits_instructions.stub() as stub_url:
+        env = {**limits_instructions.serika_env(stub_url), **limits_instructions.HIGH}
         with tempfile.TemporaryDirectory(prefix="serika-gateway-instructions.") as tmp:
             work = Path(tmp)
             proxy = [proxy_instructions(stub_url, n, work) for n in (low, high)]
             serika = [
                 limits_instructions.instructions("on_local", env, n, work) for n in (low, high)
             ]
-    finally:
-        stub.terminate()
-        stub.wait(30)
     per_proxy = (proxy[1] - proxy[0]) / (high - low)
     per_serika = (serika[1] - serika[0]) / (high - low)
     print(f"bare proxy  {per_proxy / 1000:8.1f} k instructions per request")

@@ -16,15 +16,16 @@ The stub runs outside valgrind; every process started is stopped when this ends 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cachegrind
 import gateway_bench
 import limits_bench
+from ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = json.dumps(limits_bench.BODY).encode()
@@ -44,10 +46,35 @@ HIGH = {
 NONE = {name: "0" for name in HIGH}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def serika_env(stub_url: str) -> dict[str, str]:
+    """The environment Serika is counted in: no ``SERIKA_*`` from outside, the stub as
+    OpenRouter, and no timed flushes. Under valgrind a request takes ~50x longer, so a
+    once-a-second flush would write batches of a few rows, each batch's fixed cost spread over
+    few requests (in every configuration alike, which would flatter every ratio). The
+    shutdown flush writes them all at once, as the server at full speed does."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERIKA_")}
+    env["SERIKA_ACTIVITY_FLUSH_SECONDS"] = "3600"
+    env["SERIKA_OPENROUTER_API_KEY"] = "bench-key"
+    env["SERIKA_OPENROUTER_BASE_URL"] = f"{stub_url}/v1"
+    return env
+
+
+@contextlib.contextmanager
+def stub() -> Iterator[str]:
+    """``bench/stub_upstream.py`` on a free port, outside valgrind; yields its URL."""
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [sys.executable, str(ROOT / "bench" / "stub_upstream.py")]
+    process = subprocess.Popen(
+        [*command, "--port", url.rsplit(":", 1)[1]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        gateway_bench.wait(f"{url}/healthz", 60)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def requests(port: int, key: str, n: int, concurrency: int = 1) -> None:
@@ -134,42 +161,22 @@ def main() -> None:
         raise SystemExit("--redis-url (or SERIKA_TEST_REDIS_URL) is needed")
     cachegrind.require()
     low, high = (int(n) for n in args.requests.split(","))
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("SERIKA_")}
-    stub_port = free_port()
-    # No timed flushes: under valgrind a request takes ~50x longer, so a once-a-second flush
-    # would write batches of a few rows, each batch's fixed cost spread over few requests (in
-    # every configuration alike, which would flatter the ratio). The shutdown flush writes
-    # them all at once, as the server at full speed does.
-    base_env["SERIKA_ACTIVITY_FLUSH_SECONDS"] = "3600"
-    base_env["SERIKA_OPENROUTER_API_KEY"] = "bench-key"
-    base_env["SERIKA_OPENROUTER_BASE_URL"] = f"http://127.0.0.1:{stub_port}/v1"
     configs = {
         "off": NONE,
         "on_local": HIGH,
         "on_redis": {**HIGH, "SERIKA_REDIS_URL": args.redis_url},
     }
     names = args.only or list(configs)
-    stub = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "stub_upstream.py"), "--port", str(stub_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
     per_request: dict[str, float] = {}
-    try:
-        gateway_bench.wait(f"http://127.0.0.1:{stub_port}/healthz", 60)
-        with tempfile.TemporaryDirectory(prefix="serika-limits-instructions.") as tmp:
-            for name in names:
-                env = {**base_env, **configs[name]}
-                counts = [
-                    instructions(name, env, n, Path(tmp), args.concurrency) for n in (low, high)
-                ]
-                per_request[name] = (counts[1] - counts[0]) / (high - low)
-                print(f"{name}: {per_request[name] / 1000:.1f} k instructions/request", flush=True)
-    finally:
-        stub.terminate()
-        stub.wait(30)
+    with stub() as stub_url, tempfile.TemporaryDirectory(prefix="serika-limits.") as tmp:
+        base_env = serika_env(stub_url)
+        for name in names:
+            env = {**base_env, **configs[name]}
+            counts = [instructions(name, env, n, Path(tmp), args.concurrency) for n in (low, high)]
+            per_request[name] = (counts[1] - counts[0]) / (high - low)
+            print(f"{name}: {per_request[name] / 1000:.1f} k instructions/request", flush=True)
     print()
     print(
         f"Run {started}, load average before {loadavg}; requests {low} and {high}, "

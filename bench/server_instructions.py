@@ -26,7 +26,6 @@ import argparse
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from typing import Any
 
 import cachegrind
 import orjson
+from ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -49,16 +49,9 @@ ENVIRONMENT = {
 MODELS = "/api/openai/v1/models"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class Server:
     def __init__(self, tree: Path, data_dir: str, under_valgrind: bool) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         command = [PYTHON, "-m", "serika", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--data-dir", data_dir, "--workers", "1"]
         if under_valgrind:
