@@ -75,8 +75,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
-            Middleware(dashboard.SecurityHeaders),  # on every answer, the edge's included
-            Middleware(ApiEdge, routes=api_mounts),
+            Middleware(ApiEdge, routes=api_mounts),  # adds SecurityHeaders' pairs itself
+            Middleware(dashboard.SecurityHeaders),
         ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=lifespan,

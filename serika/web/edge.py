@@ -7,6 +7,10 @@ front of it, finds those paths with one dictionary lookup and calls the same end
 functions. Routes with path parameters, other methods (405), unknown paths (404) and
 everything outside the API go on to the router unchanged, so the answers are the same either
 way; only the work to reach the endpoint differs.
+
+The edge sits in front of ``SecurityHeaders`` and adds the two pairs that middleware gives
+every non-HTML answer itself (the API never answers HTML): behind it, its wrapper cost 28k
+instructions per ``/models`` request (191k against 219k, ``profile_auth.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from serika.web.dashboard.security import EVERY_RESPONSE
 from serika.web.errors import error_answer
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -57,4 +62,5 @@ class ApiEdge:
             response = await endpoint(request)
         except Exception as error:  # answered as the app's exception handlers answer it
             response = await error_answer(request, error)
+        response.raw_headers.extend(EVERY_RESPONSE)
         await response(scope, receive, send)

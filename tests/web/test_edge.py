@@ -9,7 +9,6 @@ from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from serika.errors import AuthenticationFailed
-from serika.web.dashboard.security import SecurityHeaders
 from serika.web.edge import ApiEdge, fixed_routes
 
 
@@ -52,8 +51,7 @@ class Fallback:
 def edge_client() -> tuple[TestClient, Fallback]:
     fallback = Fallback()
     mounts = [Mount("/api/openai/v1", routes=ROUTES), Mount("/v1", routes=ROUTES)]
-    app = SecurityHeaders(ApiEdge(fallback, mounts))  # in this order, as in create_app
-    return TestClient(app, raise_server_exceptions=False), fallback
+    return TestClient(ApiEdge(fallback, mounts), raise_server_exceptions=False), fallback
 
 
 def test_the_table_has_every_fixed_path_under_each_mount_and_no_parameters() -> None:

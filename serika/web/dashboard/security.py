@@ -31,7 +31,7 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; frame-ancestors 'none'; "
     "base-uri 'self'; form-action 'self'"
 )
-_EVERY_RESPONSE = [
+EVERY_RESPONSE = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
 ]
@@ -66,7 +66,7 @@ class SecurityHeaders:
                     present.add(lowered)
                     if lowered == b"content-type" and value.startswith(b"text/html"):
                         html = True
-                extra = _EVERY_RESPONSE + _HTML_RESPONSE if html else _EVERY_RESPONSE
+                extra = EVERY_RESPONSE + _HTML_RESPONSE if html else EVERY_RESPONSE
                 raw.extend(pair for pair in extra if pair[0] not in present)
                 message["headers"] = raw
             await send(message)
