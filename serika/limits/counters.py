@@ -13,23 +13,27 @@ from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 
-class Bucket(NamedTuple):  # a tuple: made on every request, so it must be cheap to build
+class Bucket(NamedTuple):
     key: str
     increment: int
     required: int
     limit: int  # 0: unlimited
-    ttl_ms: int
+    ttl_ms: int  # from now to the bucket's natural end (its window's, its month's)
+
+
+# What ``take`` accepts: a ``Bucket``, or the same fields as a plain tuple (the limiter builds
+# several on every request, and a plain tuple costs a tenth of a NamedTuple to make).
+BucketFields = tuple[str, int, int, int, int]
 
 
 class Taken(NamedTuple):
     admitted: bool
     failed: int | None  # index of the first bucket without room
     values: tuple[int, ...]  # each bucket's value after the take (before, for the failed one)
-    ttls_ms: tuple[int, ...]  # milliseconds until each bucket resets
 
 
 class Counters(Protocol):
-    async def take(self, buckets: Sequence[Bucket]) -> Taken: ...
+    async def take(self, buckets: Sequence[BucketFields]) -> Taken: ...
 
     def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
         """Settle ``(key, delta, ttl_ms)`` adjustments without waiting: applied now, or sent
@@ -54,10 +58,10 @@ class InProcessCounters:
             return None
         return found
 
-    async def take(self, buckets: Sequence[Bucket]) -> Taken:
+    async def take(self, buckets: Sequence[BucketFields]) -> Taken:
         return self.take_now(buckets)
 
-    def take_now(self, buckets: Sequence[Bucket]) -> Taken:
+    def take_now(self, buckets: Sequence[BucketFields]) -> Taken:
         """``take`` without the coroutine: nothing here waits. (Buckets are unpacked as the
         tuples they are: attribute access per field cost a third of the whole call.)"""
         now = time.monotonic()
@@ -68,20 +72,18 @@ class InProcessCounters:
             found = stored.get(key)
             if found is None or found[1] <= now:
                 if 0 < limit < required:
-                    return Taken(False, n, (0,), (ttl_ms,))
+                    return Taken(False, n, (0,))
                 found = (0, now + ttl_ms / 1000)
             elif 0 < limit < found[0] + required:
-                return Taken(False, n, (found[0],), (int((found[1] - now) * 1000),))
+                return Taken(False, n, (found[0],))
             current.append(found)
         values = []
-        ttls = []
         for (key, increment, _, _, _), (value, expires) in zip(buckets, current, strict=True):
             stored[key] = (value + increment, expires)
             values.append(value + increment)
-            ttls.append(int((expires - now) * 1000))
         if len(stored) > 100_000:
             self._prune(now)
-        return Taken(True, None, tuple(values), tuple(ttls))
+        return Taken(True, None, tuple(values))
 
     def take_one(self, key: str, limit: int, ttl_ms: int) -> tuple[bool, int, int]:
         """One request against one limited bucket (an unmetered call), the common case:

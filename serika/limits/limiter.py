@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from serika.clock import Clock
 from serika.errors import RateLimited, SerikaError
-from serika.limits.counters import Bucket, Counters, InProcessCounters, Taken
+from serika.limits.counters import BucketFields, Counters, InProcessCounters, Taken
 from serika.limits.plans import Plan
 from serika.usage.store import UsageStore
 
@@ -67,6 +67,12 @@ class _TierLimits(NamedTuple):
 
 
 _NOTHING_COUNTED = Admission()
+# Bucket kinds; the x-ratelimit headers name the first two.
+_REQUESTS = "requests"
+_TOKENS = "tokens"
+_MONTH_TOKENS = "month_tokens"
+_MONTH_SPEND = "month_spend"
+_COST = "cost"
 
 
 class _Month(NamedTuple):
@@ -106,7 +112,7 @@ class Limiter:
         self._window = window_seconds
         self._seeded: set[tuple[str, str]] = set()  # (user id, month) started from the database
         # In-process counters never wait: take without a coroutine.
-        self._take_now: Callable[[Sequence[Bucket]], Taken] | None = None
+        self._take_now: Callable[[Sequence[BucketFields]], Taken] | None = None
         self._take_one: Callable[[str, int, int], tuple[bool, int, int]] | None = None
         if isinstance(counters, InProcessCounters):  # these never wait: no coroutine needed
             self._take_now = counters.take_now
@@ -153,11 +159,13 @@ class Limiter:
         epoch = self._clock.time()
         limits = self._tiers.get(caller.tier) or self._tiers["free"]
         window, window_ttl = self._window_of(epoch)
-        # Only limited buckets are counted (0: unlimited). Each is (kind, bucket).
-        counted: list[tuple[str, Bucket]] = []
+        # Only limited buckets are counted (0: unlimited), as plain tuples (see BucketFields);
+        # kinds[n] names buckets[n].
+        kinds: list[str] = []
+        buckets: list[BucketFields] = []
         if limits.requests:
-            key = f"r:{caller.key_id}:{window}"
-            counted.append(("requests", Bucket(key, 1, 1, limits.requests, window_ttl)))
+            kinds.append(_REQUESTS)
+            buckets.append((f"r:{caller.key_id}:{window}", 1, 1, limits.requests, window_ttl))
         if metered:
             plan = limits.plan
             month = self._month
@@ -167,43 +175,45 @@ class Limiter:
             month_ttl = int((month.ends - epoch) * 1000) + 86_400_000
             user_id = caller.user_id
             spend_limit = caller.spend_limit_micro_usd
-            seeded = (user_id, month.name) in self._seeded
-            if not seeded and (plan.monthly_tokens or spend_limit is not None):
+            if (plan.monthly_tokens or spend_limit is not None) and (
+                user_id,
+                month.name,
+            ) not in self._seeded:
                 await self._seed_month(user_id, month.name, month.start, month_ttl)
             if limits.tokens:
-                key = f"t:{user_id}:{window}"
-                counted.append(("tokens", Bucket(key, tokens, 1, limits.tokens, window_ttl)))
+                kinds.append(_TOKENS)
+                buckets.append((f"t:{user_id}:{window}", tokens, 1, limits.tokens, window_ttl))
             if plan.monthly_tokens:
+                kinds.append(_MONTH_TOKENS)
                 key = f"mt:{user_id}:{month.name}"
-                limit = plan.monthly_tokens
-                counted.append(("month_tokens", Bucket(key, tokens, 1, limit, month_ttl)))
+                buckets.append((key, tokens, 1, plan.monthly_tokens, month_ttl))
             if spend_limit is not None:
+                kinds.append(_MONTH_SPEND)
                 key = f"ms:{user_id}:{month.name}"
-                limit = max(1, spend_limit)
-                counted.append(("month_spend", Bucket(key, cost, 1, limit, month_ttl)))
-        if not counted:
+                buckets.append((key, cost, 1, max(1, spend_limit), month_ttl))
+        if not buckets:
             return _NOTHING_COUNTED
-        buckets = [bucket for _, bucket in counted]
-        taken = await self._take(buckets)
+        take_now = self._take_now
+        taken = take_now(buckets) if take_now is not None else await self._counters.take(buckets)
         if not taken.admitted:
             failed = taken.failed or 0
-            raise self._refusal(counted[failed][0], buckets[failed].limit, taken.ttls_ms[0])
+            raise self._refusal(kinds[failed], buckets[failed][3], window_ttl)
         headers: RawHeaders = []
         reservations = []
-        values, ttls = taken.values, taken.ttls_ms
-        for n, (kind, bucket) in enumerate(counted):
-            if kind in _HEADER_NAMES:
-                headers += self._rate_headers(kind, bucket.limit, values[n], ttls[n])
-            if kind != "requests":  # reserved: settled to the true usage when the call ends
-                spend = kind == "month_spend"
-                amount, unit = (cost, "cost") if spend else (tokens, "tokens")
-                reservations.append((bucket.key, amount, bucket.ttl_ms, unit))
+        reset = self._reset_text(window_ttl)
+        for kind, (key, amount, _, limit, ttl), value in zip(
+            kinds, buckets, taken.values, strict=True
+        ):
+            names = _HEADER_NAMES.get(kind)
+            if names is not None:  # the requests and tokens of the window
+                headers += (
+                    (names[0], b"%d" % limit),
+                    (names[1], b"%d" % max(0, limit - value)),
+                    (names[2], reset),
+                )
+            if kind != _REQUESTS:  # reserved: settled to the true usage when the call ends
+                reservations.append((key, amount, ttl, _COST if kind == _MONTH_SPEND else _TOKENS))
         return Admission(headers, reservations)
-
-    async def _take(self, buckets: Sequence[Bucket]) -> Taken:
-        if self._take_now is not None:
-            return self._take_now(buckets)
-        return await self._counters.take(buckets)
 
     def settle(self, admission: Admission, tokens: int, cost: int) -> None:
         """Replace each reservation by what was really used (no waiting: in-process counters
@@ -213,7 +223,7 @@ class Limiter:
         deltas = [
             (key, delta, ttl)
             for key, reserved, ttl, unit in admission.reservations
-            if (delta := (cost if unit == "cost" else tokens) - reserved)
+            if (delta := (cost if unit == _COST else tokens) - reserved)
         ]
         if deltas:
             self._counters.adjust_soon(deltas)
@@ -240,15 +250,18 @@ class Limiter:
             raise self._refusal("requests", limit, ttl)
         return Admission(self._rate_headers("requests", limit, value, ttl))
 
+    def _reset_text(self, ttl_ms: int) -> bytes:
+        """An ``x-ratelimit-reset-*`` value: whole seconds left, rounded up ("1s" at least)."""
+        seconds = -(-ttl_ms // 1000)
+        return self._resets[seconds] if seconds < len(self._resets) else b"%ds" % seconds
+
     def _rate_headers(self, kind: str, limit: int, value: int, ttl_ms: int) -> RawHeaders:
         """OpenAI's three ``x-ratelimit-*`` headers for one counted bucket, as raw pairs."""
         limit_name, remaining_name, reset_name = _HEADER_NAMES[kind]
-        seconds = -(-ttl_ms // 1000)
-        reset = self._resets[seconds] if seconds < len(self._resets) else b"%ds" % seconds
         return [
             (limit_name, b"%d" % limit),
             (remaining_name, b"%d" % max(0, limit - value)),
-            (reset_name, reset),
+            (reset_name, self._reset_text(ttl_ms)),
         ]
 
     def _refusal(self, kind: str, limit: int, ttl: int) -> SerikaError:

@@ -14,48 +14,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections.abc import Sequence
 from typing import Any
 
 from serika.errors import SerikaError
-from serika.limits.counters import Bucket, Taken
-from serika.limits.resp import RespClient, RespConnectionError, RespError, Script, pack
+from serika.limits.counters import BucketFields, Taken
+from serika.limits.resp import RespClient, RespConnectionError, RespError, Script, bulk, pack
 
 log = logging.getLogger(__name__)
 
-# KEYS: n buckets to take from, then buckets to settle. ARGV: n; then increment, required,
-# limit and ttl_ms for each bucket taken from; then delta and ttl_ms for each bucket settled.
-# Settlements are applied first, then the take: all or nothing over its n buckets.
+# KEYS: n buckets to take from, then buckets to settle. ARGV[1]: the numbers, packed as
+# little-endian doubles (one struct.pack instead of a decimal string per number; exact for
+# integers up to 2^53): n; increment, required, limit and ttl_ms for each bucket taken from;
+# delta and ttl_ms for each bucket settled. Settlements are applied first, then the take: all
+# or nothing over its n buckets. A bucket gets its expiry when an increment creates it (its
+# value is then the increment); the ttl passed is always the time to the bucket's natural end
+# (its window's or its month's), so setting it again when a value happens to equal the
+# increment changes nothing.
 _TAKE = """
-local n = tonumber(ARGV[1])
+local spec = {struct.unpack('<' .. string.rep('d', #ARGV[1] / 8), ARGV[1])}
+local function int(x) return string.format('%d', x) end
+local n = spec[1]
+local s = 4 * n + 2
 for i = n + 1, #KEYS do
-  local a = 4 * n + 2 * (i - n) - 1
-  redis.call('INCRBY', KEYS[i], ARGV[a + 1])
-  if redis.call('PTTL', KEYS[i]) < 0 then
-    redis.call('PEXPIRE', KEYS[i], ARGV[a + 2])
+  if redis.call('INCRBY', KEYS[i], int(spec[s])) == spec[s] then
+    redis.call('PEXPIRE', KEYS[i], int(spec[s + 1]))
   end
+  s = s + 2
 end
+local out = {0}
 for i = 1, n do
-  local a = 4 * (i - 1) + 1
-  local v = tonumber(redis.call('GET', KEYS[i]) or '0')
-  local limit = tonumber(ARGV[a + 3])
-  if limit > 0 and v + tonumber(ARGV[a + 2]) > limit then
-    local ttl = redis.call('PTTL', KEYS[i])
-    if ttl < 0 then ttl = tonumber(ARGV[a + 4]) end
-    return {0, i, v, ttl}
+  local a = 4 * i - 2
+  local increment = spec[a]
+  local v = redis.call('INCRBY', KEYS[i], int(increment))
+  local limit = spec[a + 2]
+  if limit > 0 and v - increment + spec[a + 1] > limit then
+    for j = 1, i - 1 do redis.call('DECRBY', KEYS[j], int(spec[4 * j - 2])) end
+    if v == increment then redis.call('DEL', KEYS[i])
+    else redis.call('DECRBY', KEYS[i], int(increment)) end
+    return {i, v - increment}
   end
-end
-local out = {1, 0}
-for i = 1, n do
-  local a = 4 * (i - 1) + 1
-  local v = redis.call('INCRBY', KEYS[i], ARGV[a + 1])
-  local ttl = redis.call('PTTL', KEYS[i])
-  if ttl < 0 then
-    ttl = tonumber(ARGV[a + 4])
-    redis.call('PEXPIRE', KEYS[i], ttl)
-  end
-  out[#out + 1] = v
-  out[#out + 1] = ttl
+  if v == increment then redis.call('PEXPIRE', KEYS[i], int(spec[a + 3])) end
+  out[i + 1] = v
 end
 return out
 """
@@ -87,33 +88,36 @@ class RedisCounters:
         self._prefix = prefix
         self._script = Script(self._client, _TAKE)
         self._settle_delay = settle_delay
-        self._batch: dict[str, list[int]] = {}  # prefixed key -> [delta, ttl_ms]
+        self._keys: dict[str, bytes] = {}  # bucket key -> its prefixed key, packed
+        self._doubles: dict[int, struct.Struct] = {}  # how many numbers -> their packer
+        self._batch: dict[str, list[int]] = {}  # bucket key -> [delta, ttl_ms]
         self._timer: asyncio.TimerHandle | None = None
         self._settling: set[asyncio.Future[Any]] = set()
 
-    async def take(self, buckets: Sequence[Bucket]) -> Taken:
-        prefix = self._prefix
-        keys = [prefix + b.key for b in buckets]
-        args = [len(buckets)]
-        for b in buckets:
-            args += (b.increment, b.required, b.limit, b.ttl_ms)
-        settled = self._take_batch(keys, args) if self._batch else 0
+    async def take(self, buckets: Sequence[BucketFields]) -> Taken:
+        command, settled = self._command(buckets)
         try:
-            result = await self._script(keys, args)
+            try:
+                result = await self._client.request(command)
+            except RespError as error:
+                if not Script.missing(error):
+                    raise
+                result = await self._script.reload_and_run(command)
         except (RespConnectionError, RespError) as error:
             if settled:
                 log.warning("%d rate-limit settlements lost: %s", settled, error)
             raise _unavailable() from error
-        if result[0] == 0:
-            return Taken(False, result[1] - 1, (result[2],), (result[3],))
-        return Taken(True, None, tuple(result[2::2]), tuple(result[3::2]))
+        failed = result[0]
+        if failed:
+            return Taken(False, failed - 1, (result[1],))
+        return Taken(True, None, tuple(result[1:]))
 
     def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
         batch = self._batch
         for key, delta, ttl_ms in items:
-            found = batch.get(self._prefix + key)
+            found = batch.get(key)
             if found is None:
-                batch[self._prefix + key] = [delta, ttl_ms]
+                batch[key] = [delta, ttl_ms]
             else:
                 found[0] += delta
         if batch and self._timer is None:
@@ -136,27 +140,45 @@ class RedisCounters:
             await asyncio.wait(list(self._settling))
         await self._client.close()
 
-    def _take_batch(self, keys: list[str], args: list[int]) -> int:
-        """Move the batch into a take's ``keys`` and ``args``; how many settlements."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._batch = self._batch, {}
-        for key, (delta, ttl_ms) in batch.items():
-            if delta:
-                keys.append(key)
-                args += (delta, ttl_ms)
-        return len(batch)
+    def _command(self, buckets: Sequence[BucketFields]) -> tuple[bytes, int]:
+        """The script call taking from ``buckets``, carrying the batch of settlements; and how
+        many settlements it carries."""
+        keys = []
+        numbers = [len(buckets)]
+        for key, increment, required, limit, ttl_ms in buckets:
+            keys.append(self._keys.get(key) or self._packed_key(key))
+            numbers += (increment, required, limit, ttl_ms)
+        settled = 0
+        if self._batch:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            batch, self._batch = self._batch, {}
+            settled = len(batch)
+            for key, (delta, ttl_ms) in batch.items():
+                if delta:
+                    keys.append(self._keys.get(key) or self._packed_key(key))
+                    numbers += (delta, ttl_ms)
+        doubles = self._doubles.get(len(numbers)) or self._doubles_of(len(numbers))
+        return self._script.command(keys, (bulk(doubles.pack(*numbers)),)), settled
+
+    def _doubles_of(self, count: int) -> struct.Struct:
+        packer = struct.Struct(f"<{count}d")
+        if len(self._doubles) < 64:
+            self._doubles[count] = packer
+        return packer
+
+    def _packed_key(self, key: str) -> bytes:
+        if len(self._keys) >= 50_000:  # keys name their window: most are soon unused
+            self._keys.clear()
+        packed = self._keys[key] = bulk(self._prefix + key)
+        return packed
 
     def _send_batch(self) -> None:
         """Send the batch on its own: a take of no bucket."""
-        if not self._batch:
-            return
-        keys: list[str] = []
-        args = [0]
-        count = self._take_batch(keys, args)
-        if keys:
-            self._send(self._script.command(keys, args), count)
+        if self._batch:
+            command, count = self._command(())
+            self._send(command, count)
 
     def _send(self, command: bytes, count: int, retried: bool = False) -> None:
         try:
@@ -174,7 +196,7 @@ class RedisCounters:
         error = None if done.cancelled() else done.exception()
         if error is None:
             return
-        if not retried and isinstance(error, RespError) and str(error).startswith("NOSCRIPT"):
+        if not retried and isinstance(error, RespError) and Script.missing(error):
             load = self._client.request(self._script.load)
             self._settling.add(load)
             load.add_done_callback(self._settling.discard)

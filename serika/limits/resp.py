@@ -68,10 +68,15 @@ class _Connection(asyncio.Protocol):
         return future
 
     def enqueue(self, command: bytes, future: asyncio.Future[Any]) -> None:
-        """Queue ``command``: the commands of one event-loop tick are written together."""
-        if not self._out:
-            self._loop.call_soon(self._flush)
-        self._out.append(command)
+        """Send ``command``: at once when no other command is waiting for its reply (a lone
+        caller gains nothing by waiting); otherwise the commands of one event-loop tick are
+        written together, once the tick ends."""
+        if not self._pending and self._transport is not None and self.lost is None:
+            self._transport.write(command)
+        else:
+            if not self._out:
+                self._loop.call_soon(self._flush)
+            self._out.append(command)
         self._pending.append(future)
 
     def _flush(self) -> None:
@@ -249,6 +254,15 @@ class RespClient:
         )
 
 
+def bulk(value: str | bytes | int) -> bytes:
+    """One RESP bulk string (an item of a command)."""
+    if isinstance(value, int):
+        value = b"%d" % value
+    elif isinstance(value, str):
+        value = value.encode()
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
 class Script:
     """A Lua script run with ``EVALSHA`` (loaded again whenever Redis answers ``NOSCRIPT``)."""
 
@@ -257,37 +271,44 @@ class Script:
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
         self.load = pack("SCRIPT", "LOAD", source)
         client.on_connect(self.load)
-        self._heads: dict[tuple[int, int], tuple[bytes, int]] = {}
+        self._heads: dict[tuple[int, int], bytes] = {}
 
-    def command(self, keys: Sequence[str], args: Sequence[int]) -> bytes:
-        """The packed ``EVALSHA`` (the heads of the first shapes seen are kept)."""
+    def command(self, keys: Sequence[bytes], args: Sequence[bytes]) -> bytes:
+        """The packed ``EVALSHA`` of keys and arguments already packed by ``bulk`` (callers
+        on a hot path keep the bulk strings they reuse)."""
         shape = (len(keys), len(args))
-        found = self._heads.get(shape)
-        if found is None:
-            count = b"%d" % len(keys)
-            head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$%d\r\n%s\r\n" % (
+        head = self._heads.get(shape)
+        if head is None:
+            head = b"*%d\r\n$7\r\nEVALSHA\r\n%s%s" % (
                 3 + len(keys) + len(args),
-                self.sha.encode(),
-                len(count),
-                count,
+                bulk(self.sha),
+                bulk(len(keys)),
             )
-            # pack_command's own head (its count of items) is replaced by the EVALSHA head
-            found = (head, len(b"*%d\r\n" % (len(keys) + len(args))))
             if len(self._heads) < 64:
-                self._heads[shape] = found
-        head, skip = found
-        return head + _pack((*keys, *args))[skip:]
+                self._heads[shape] = head
+        return head + b"".join(keys) + b"".join(args)
 
-    async def __call__(self, keys: Sequence[str], args: Sequence[int]) -> Any:
-        """Run the script (the command is queued before the first suspension)."""
-        command = self.command(keys, args)
+    async def run(self, command: bytes) -> Any:
+        """Send a ``command`` of this script (queued before the first suspension)."""
         try:
             return await self._client.request(command)
         except RespError as error:
-            if not str(error).startswith("NOSCRIPT"):
+            if not self.missing(error):
                 raise
+        return await self.reload_and_run(command)
+
+    @staticmethod
+    def missing(error: RespError) -> bool:
+        """Whether Redis answered that it does not have the script (after a SCRIPT FLUSH)."""
+        return str(error).startswith("NOSCRIPT")
+
+    async def reload_and_run(self, command: bytes) -> Any:
         await self._client.request(self.load)
         return await self._client.request(command)
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[str | bytes | int]) -> Any:
+        """Run the script with ``keys`` and ``args``."""
+        return await self.run(self.command([bulk(k) for k in keys], [bulk(a) for a in args]))
 
 
 def _parse_url(url: str) -> tuple[tuple[str, int] | str, list[bytes]]:

@@ -74,3 +74,48 @@ def test_settlements_sent_alone_survive_a_script_flush() -> None:
             await fresh.close()
 
     asyncio.run(asyncio.wait_for(scenario(), GUARD))
+
+
+def test_buckets_expire_at_their_natural_end_and_a_refusal_leaves_nothing_behind() -> None:
+    prefix = f"test:{secrets.token_hex(4)}:"
+
+    async def scenario() -> None:
+        counters = RedisCounters(redis_url(), prefix=prefix)
+        inspect = RespClient(redis_url())
+        try:
+            assert (await counters.take([Bucket("w", 3, 1, 10, 30_000)])).admitted
+            assert 0 < await inspect.execute("PTTL", prefix + "w") <= 30_000
+            # A bucket whose limit is below what it requires refuses even when new; the refused
+            # take neither leaves that bucket behind nor counts in the one before it.
+            refused = await counters.take([Bucket("w", 3, 1, 10, 30_000), Bucket("z", 1, 5, 4, 9)])
+            assert not refused.admitted and refused.failed == 1
+            assert await inspect.execute("EXISTS", prefix + "z") == 0
+            assert await inspect.execute("GET", prefix + "w") == b"3"
+            # A settlement that finds its bucket gone (expired) starts it with an expiry too.
+            counters.adjust_soon([("gone", -2, 20_000)])
+            await counters.close()
+            assert 0 < await inspect.execute("PTTL", prefix + "gone") <= 20_000
+        finally:
+            await counters.close()
+            await inspect.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), GUARD))
+
+
+def test_large_amounts_stay_exact() -> None:
+    prefix = f"test:{secrets.token_hex(4)}:"
+
+    async def scenario() -> None:
+        counters = RedisCounters(redis_url(), prefix=prefix)
+        try:
+            big = 10**15 + 7  # the numbers travel as doubles: exact below 2^53
+            taken = await counters.take([Bucket("big", big, 1, 2 * big, 60_000)])
+            assert taken.values == (big,)
+            refused = await counters.take([Bucket("big", 1, big + 1, 2 * big, 60_000)])
+            assert not refused.admitted and refused.values == (big,)
+            counters.adjust_soon([("big", -(10**15), 60_000)])
+            assert (await counters.take([Bucket("big", 0, 0, 0, 60_000)])).values == (7,)
+        finally:
+            await counters.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), GUARD))
