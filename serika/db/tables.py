@@ -115,6 +115,9 @@ usage_records = Table(
     Column("cost_micro_usd", BigInteger(), nullable=False, server_default="0"),
     Column("latency_ms", Integer(), nullable=False, server_default="0"),
     Column("estimated", Boolean(), nullable=False, server_default=false()),
+    # How many calls the record counts: 1, or identical unbilled calls of one second (GET
+    # /models at thousands a second), whose latency_ms is then their total.
+    Column("requests", Integer(), nullable=False, server_default="1"),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_usage_records_user_id_created_at", "user_id", "created_at"),
     Index("ix_usage_records_key_id_created_at", "key_id", "created_at"),

@@ -10,7 +10,7 @@ from serika.clock import Clock
 from serika.keys.activity import ActivityRecorder
 from serika.limits.limiter import Limiter
 from serika.usage.model import UsageTicket
-from serika.usage.record import UsageRow
+from serika.usage.record import UnbilledCalls, UsageRow
 from serika.usage.store import UsageStore
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ class Meter:
         self._clock = clock
         self._interval = interval
         self._pending: list[UsageRow] = []
+        self._unbilled = UnbilledCalls()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -58,7 +59,20 @@ class Meter:
         if ticket.closed:
             return
         ticket.closed = True
-        self._pending.append(ticket.row(int((self._clock.monotonic() - ticket.started) * 1000)))
+        latency_ms = int((self._clock.monotonic() - ticket.started) * 1000)
+        if ticket.billed():
+            self._pending.append(ticket.row(latency_ms))
+        else:
+            self._unbilled.add(
+                ticket.user_id,
+                ticket.key_id,
+                ticket.endpoint,
+                ticket.model,
+                ticket.status,
+                ticket.estimated,
+                latency_ms,
+                ticket.created_at,
+            )
         tokens = ticket.prompt_tokens + ticket.completion_tokens
         if ticket.admission is not None:
             self._limiter.settle(ticket.admission, tokens, ticket.cost_micro_usd)
@@ -68,12 +82,14 @@ class Meter:
             )
 
     def pending(self) -> int:
-        return len(self._pending)
+        """Usage records waiting to be written."""
+        return len(self._pending) + len(self._unbilled)
 
     async def flush_usage(self) -> int:
         """Write the pending usage records (reports call this to include the latest requests)."""
         async with self._lock:
             batch, self._pending = self._pending, []
+            batch += self._unbilled.take()
             if batch:
                 try:
                     await self._store.insert_many(batch)

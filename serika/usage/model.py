@@ -43,6 +43,12 @@ class UsageTicket:
     def caller(self) -> Caller:
         return Caller(self.user_id, self.key_id, self.tier, self.spend_limit_micro_usd)
 
+    def billed(self) -> bool:
+        """Whether the call used anything that is paid for (tokens, images, money)."""
+        return bool(
+            self.prompt_tokens or self.completion_tokens or self.images or self.cost_micro_usd
+        )
+
     def row(self, latency_ms: int) -> UsageRow:
         return UsageRow(
             self.user_id,
@@ -56,6 +62,7 @@ class UsageTicket:
             self.cost_micro_usd,
             latency_ms,
             self.estimated,
+            1,
             self.created_at,
         )
 

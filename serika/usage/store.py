@@ -50,9 +50,9 @@ class UsageFilter:
 def _totals() -> list[Any]:
     r = usage_records.c
     return [
-        func.count().label("total_requests"),
-        func.coalesce(func.sum(case((r.status < 400, 1), else_=0)), 0).label("successful"),
-        func.coalesce(func.sum(case((r.status >= 400, 1), else_=0)), 0).label("failed"),
+        func.coalesce(func.sum(r.requests), 0).label("total_requests"),
+        func.coalesce(func.sum(case((r.status < 400, r.requests), else_=0)), 0).label("successful"),
+        func.coalesce(func.sum(case((r.status >= 400, r.requests), else_=0)), 0).label("failed"),
         func.coalesce(func.sum(r.prompt_tokens), 0).label("prompt_tokens"),
         func.coalesce(func.sum(r.completion_tokens), 0).label("completion_tokens"),
         func.coalesce(func.sum(r.images), 0).label("images"),
