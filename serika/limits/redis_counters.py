@@ -4,9 +4,10 @@ Each ``take`` is one ``EVALSHA`` of one script on a shared pipelined connection
 (``serika.limits.resp``). Settlements are on no caller's path, so ``adjust_soon`` only adds
 its deltas to a batch (summed per key) and returns. The next ``take`` carries the batch in
 its own script call, applied before the take, so every later decision in this process counts
-it. When no take comes within ``settle_delay`` (50 ms: how much later other processes may
-see a settlement) the batch goes out alone; also before a ``seed``, and ``close`` sends what
-is left. Settlements that fail are logged and lost (as a failed settle always was). A take
+it. A batch waits at most ``settle_delay`` (50 ms: how much later other processes may see a
+settlement): a timer set when a batch starts sends what no take has carried by then (one
+timer per 50 ms, not one per request); a ``seed`` sends the batch first, and ``close`` sends
+what is left. Settlements that fail are logged and lost (as a failed settle always was). A take
 that cannot reach Redis raises ``CountersUnavailable`` (503) within the client's timeout.
 """
 
@@ -122,7 +123,7 @@ class RedisCounters:
                 found[0] += delta
         if batch and self._timer is None:
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self._settle_delay, self._send_batch)
+            self._timer = loop.call_later(self._settle_delay, self._on_timer)
 
     async def seed(self, key: str, value: int, ttl_ms: int) -> None:
         self._send_batch()
@@ -133,6 +134,9 @@ class RedisCounters:
             raise _unavailable() from error
 
     async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._send_batch()
         while self._settling:
             # asyncio.wait yields to the loop, so the done-callbacks (which empty the set, or
@@ -149,10 +153,7 @@ class RedisCounters:
             keys.append(self._keys.get(key) or self._packed_key(key))
             numbers += (increment, required, limit, ttl_ms)
         settled = 0
-        if self._batch:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+        if self._batch:  # the timer stays: cancelling and setting one per request cost more
             batch, self._batch = self._batch, {}
             settled = len(batch)
             for key, (delta, ttl_ms) in batch.items():
@@ -173,6 +174,10 @@ class RedisCounters:
             self._keys.clear()
         packed = self._keys[key] = bulk(self._prefix + key)
         return packed
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._send_batch()
 
     def _send_batch(self) -> None:
         """Send the batch on its own: a take of no bucket."""
