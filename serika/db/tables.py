@@ -190,6 +190,9 @@ image_jobs = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime(), nullable=True),
     Column("finished_at", UTCDateTime(), nullable=True),
+    # what the job reserved against its account's spending cap when submitted (settled when
+    # it ends: a failed job gives it back)
+    Column("reserved_micro_usd", BigInteger(), nullable=False, server_default="0"),
     Index("ix_image_jobs_user_id_created_at", "user_id", "created_at"),
     Index("ix_image_jobs_status_created_at", "status", "created_at"),
 )

@@ -20,7 +20,8 @@ from serika.gateway import validate
 from serika.images import request as image_request
 from serika.images.files import StoredImage, new_image_id
 from serika.images.request import ImageRequest
-from serika.limits.limiter import Limiter, premium_refusal
+from serika.images.store import Job
+from serika.limits.limiter import Admission, Limiter, premium_refusal
 from serika.providers.images import EXTENSIONS, GeneratedImage, ImageCall
 from serika.providers.registry import Providers
 from serika.storage.blobs import BlobStore
@@ -80,6 +81,20 @@ class ImageGateway:
             raise premium_refusal(requested)
         return model, image_request.parse(body, self._max_prompt_chars)
 
+    async def reserve(self, ticket: UsageTicket, model: Model, request: ImageRequest) -> Admission:
+        """Admit the call: its request in the rate window and the images' price against the
+        spending cap, in one round trip (refused: 429/402, nothing reserved)."""
+        ticket.admission = await self._limiter.admit(
+            ticket.caller(), cost=model.cost_micro_usd(0, 0, request.n), metered=True
+        )
+        return ticket.admission
+
+    def settle_job(self, job: Job, cost_micro_usd: int) -> None:
+        """A finished job's reservation becomes what it cost (a failed job's, nothing)."""
+        self._limiter.settle_reserved_cost(
+            job.user_id, job.created_at.timestamp(), job.reserved_micro_usd, cost_micro_usd
+        )
+
     async def render(self, model: Model, request: ImageRequest) -> list[GeneratedImage]:
         """Ask the model's provider for the pictures."""
         provider = self._providers.image(model.provider)
@@ -131,10 +146,7 @@ class ImageGateway:
         """``POST /images/generations``: the OpenAI ``{"created", "data"}`` answer."""
         model, request = self.prepare(body, ticket, job=False)
         form = image_request.response_format(body)
-        # Reserve the images' price against the limits, in the same round trip as the rate.
-        ticket.admission = await self._limiter.admit(
-            ticket.caller(), cost=model.cost_micro_usd(0, 0, request.n), metered=True
-        )
+        await self.reserve(ticket, model, request)
         images = await self.render(model, request)
         data: list[dict[str, Any]]
         if form == "b64_json":

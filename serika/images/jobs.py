@@ -40,8 +40,10 @@ class ImageJobs:
         self._wake = wake
 
     async def submit(self, body: dict[str, Any], ticket: UsageTicket) -> Job:
-        """Validate now (400s come back at once), queue, and wake a local worker."""
+        """Validate now (400s come back at once), admit against the limits (the images' price
+        reserved against the spending cap until the job ends), queue, and wake a worker."""
         model, request = self._gateway.prepare(body, ticket, job=True)
+        admission = await self._gateway.reserve(ticket, model, request)
         job = Job(
             id=new_job_id(),
             user_id=ticket.user_id,
@@ -51,6 +53,7 @@ class ImageJobs:
             request=request,
             status=JobStatus.QUEUED,
             created_at=self._clock.now(),
+            reserved_micro_usd=admission.reserved_cost,
         )
         await self._store.insert(job)
         # The job's usage record is written when it ends, with its images and cost.

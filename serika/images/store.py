@@ -53,6 +53,7 @@ class Job:
     error_code: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    reserved_micro_usd: int = 0  # reserved against the spending cap when submitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ def _job(row: RowMapping) -> Job:
         error_code=row["error_code"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        reserved_micro_usd=row["reserved_micro_usd"],
     )
 
 
@@ -107,6 +109,7 @@ class JobStore:
                     status=job.status.value,
                     attempts=0,
                     created_at=job.created_at,
+                    reserved_micro_usd=job.reserved_micro_usd,
                 )
             )
 

@@ -145,6 +145,8 @@ class JobWorkers:
                         error_code=INTERRUPTED,
                     ),
                 )
+                if done:
+                    self._gateway.settle_job(job, 0)
             else:
                 done = await self._store.requeue(job)
             count += int(done)
@@ -196,6 +198,8 @@ class JobWorkers:
         except Exception:
             log.warning("could not record the end of image job %s", job.id, exc_info=True)
             finished = False
+        if finished:
+            self._gateway.settle_job(job, outcome.cost_micro_usd)
         if not finished and stored:
             await self._gateway.discard(stored)  # someone else took the job over
 

@@ -54,6 +54,11 @@ class Admission(NamedTuple):
     reservations: Sequence[tuple[str, int, int, str]] = ()
 
     @property
+    def reserved_cost(self) -> int:
+        """What the call reserved against the spending cap (micro-USD; 0 without a cap)."""
+        return sum(amount for _, amount, _, unit in self.reservations if unit == _COST)
+
+    @property
     def headers(self) -> dict[str, str]:
         return {k.decode("latin-1"): v.decode("latin-1") for k, v in self.raw_headers}
 
@@ -227,6 +232,19 @@ class Limiter:
         ]
         if deltas:
             self._counters.adjust_soon(deltas)
+
+    def settle_reserved_cost(
+        self, user_id: str, reserved_at: float, reserved: int, cost: int
+    ) -> None:
+        """Settle a cost an earlier call reserved (an image job's, when it was submitted; the
+        job may end in another process, or after a restart): the spending bucket of the month
+        it was reserved in gets the difference."""
+        if not reserved or cost == reserved:
+            return
+        month = _Month.of(reserved_at)
+        ttl_ms = int((month.ends - self._clock.time()) * 1000) + 86_400_000
+        if ttl_ms > 0:  # else that month's bucket is gone, and the reservation with it
+            self._counters.adjust_soon([(f"ms:{user_id}:{month.name}", cost - reserved, ttl_ms)])
 
     async def close(self) -> None:
         await self._counters.close()  # sends what is still to settle

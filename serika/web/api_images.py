@@ -86,8 +86,8 @@ def routes() -> list[Route]:
         key_route(
             "/generate/image", generate_legacy, permission=images, methods=["POST"], reserves=True
         ),
-        key_route("/jobs/images", submit_job, permission=images, methods=["POST"]),
-        key_route("/jobs/image", submit_job, permission=images, methods=["POST"]),
+        key_route("/jobs/images", submit_job, permission=images, methods=["POST"], reserves=True),
+        key_route("/jobs/image", submit_job, permission=images, methods=["POST"], reserves=True),
         key_route("/jobs", list_jobs, permission=images),
         key_route("/jobs/{job_id}", get_job, permission=images),
     ]

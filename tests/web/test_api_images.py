@@ -23,6 +23,7 @@ DEMO = "demo/serika-image"
 SLOW = "demo/slow-image"  # a jobs-only model on the demo provider
 DEAD = "dead/image"  # a model whose provider's server is gone
 PRICED = "demo/priced-image"  # the demo provider at 0.25 USD an image
+ADMIN = "admin-token-for-tests-0123456789"
 
 
 @pytest.fixture
@@ -63,6 +64,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         tensorart_api_key="ta-key",
         upstream_connect_timeout=2.0,
         image_job_poll_seconds=0.05,
+        admin_token=ADMIN,
     ).replace(extra=extra)
 
 
@@ -260,6 +262,50 @@ def test_job_failure_has_a_reason_and_is_not_charged(
     report = client.get(f"{V1}/usage", headers=auth(account)).json()
     row = next(e for e in report["by_endpoint"] if e["endpoint"] == "/jobs/images")
     assert (row["failed_requests"], row["cost"], row["total_images"]) == (1, 0.0, 0)
+
+
+def capped_key(client: TestClient, account: dict[str, str], dollars: int) -> str:
+    """A key of a premium account whose monthly spending limit is ``dollars``."""
+    r = client.post(
+        "/api/admin/users/tier",
+        json={"email": account["email"], "tier": "premium"},
+        headers={"Authorization": f"Bearer {ADMIN}"},
+    )
+    assert r.status_code == 200, r.text
+    r = client.patch(
+        "/api/auth/user", json={"monthly_spending_limit": dollars}, headers=auth(account)
+    )
+    assert r.status_code == 200, r.text
+    return new_key(client, account, ["image_generation"])
+
+
+def test_jobs_reserve_their_price_against_the_spending_limit(
+    client: TestClient, account: dict[str, str]
+) -> None:
+    secret = capped_key(client, account, 1)  # $1: room for two jobs of 2 images at $0.25
+    submitted = [
+        generate(client, secret, "/jobs/images", model=PRICED, prompt="a", size="64x64", n=2)
+        for _ in range(4)
+    ]
+    assert [r.status_code for r in submitted] == [202, 202, 402, 402]
+    assert error_of(submitted[2])["code"] == "usage_limit_reached"
+    for r in submitted[:2]:
+        assert wait_for_job(client, secret, r.json()["id"])["status"] == "COMPLETED"
+    report = client.get(f"{V1}/usage", headers=auth(account)).json()
+    assert (report["summary"]["cost"], report["summary"]["total_images"]) == (1.0, 4)
+
+
+def test_a_failed_job_gives_its_reservation_back(
+    client: TestClient, account: dict[str, str]
+) -> None:
+    secret = capped_key(client, account, 1)  # one job of 2 images at $0.50 fills the cap
+    first = generate(client, secret, "/jobs/images", model=DEAD, prompt="x", size="64x64", n=2)
+    assert first.status_code == 202
+    refused = generate(client, secret, "/jobs/images", model=DEAD, prompt="x", size="64x64")
+    assert error_of(refused)["code"] == "usage_limit_reached"  # the first one's reservation
+    assert wait_for_job(client, secret, first.json()["id"])["status"] == "FAILED"
+    again = generate(client, secret, "/jobs/images", model=PRICED, prompt="y", size="64x64")
+    assert again.status_code == 202, again.text  # the failed job cost nothing, and holds nothing
 
 
 def test_jobs_validate_before_queueing(client: TestClient, secret: str) -> None:
