@@ -1,7 +1,8 @@
 """API Keys: list, create (secret shown once), edit, enable/disable, regenerate, delete.
 
 Every change goes through ``KeyService``, exactly as the JSON API does. htmx posts get the
-key's card back (or nothing, after a delete) to swap in place; plain form posts are redirected.
+key's card back (or nothing after a delete; the "No keys yet" panel after the last one) to swap
+in place; plain form posts are redirected.
 """
 
 from __future__ import annotations
@@ -139,8 +140,11 @@ class KeyPages:
         return self._secret_page(request, session, issued, regenerated=True)
 
     async def delete(self, request: Request, session: Session) -> Response:
-        await services(request).keys.delete(session.user.id, _key_id(request))
+        found = services(request)
+        await found.keys.delete(session.user.id, _key_id(request))
         if is_htmx(request):
+            if not await found.keys.list(session.user.id):  # the last one: say so at once
+                return self.view.render(request, "key_none.html", {}, session=session)
             return HTMLResponse("", headers={"Cache-Control": "no-store"})
         return RedirectResponse("/keys?notice=key-deleted", status_code=303)
 

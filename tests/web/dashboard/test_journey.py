@@ -188,6 +188,7 @@ def test_the_api_keys_guide_end_to_end(page: Page, server: ServerProcess) -> Non
     laptop.get_by_text("Delete…").click()
     laptop.get_by_role("button", name="Delete key").click()
     expect(card(page, "laptop")).to_have_count(0)
+    expect(page.locator("#no-keys")).to_be_visible()  # the last key: said at once, no reload
     with sdk(server, new_secret) as new, pytest.raises(openai.AuthenticationError) as gone:
         new.models.list()
     assert gone.value.code == "invalid_api_key"

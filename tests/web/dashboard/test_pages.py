@@ -238,8 +238,15 @@ def test_key_forms_without_javascript_and_with_htmx(client: TestClient) -> None:
 
     r = client.post(f"/keys/{key_id}/regenerate", data=csrf)
     assert r.status_code == 200 and "previous secret no longer works" in r.text
+    assert client.post("/keys", data={**csrf, "name": "spare"}).status_code == 201
+    others = [k["id"] for k in client.get("/api/openai/v1/keys").json() if k["id"] != key_id]
     r = client.post(f"/keys/{key_id}/delete", data=csrf, headers=htmx)
-    assert r.status_code == 200 and r.text == ""
+    assert r.status_code == 200 and r.text == ""  # its card goes; the others stay
+    for other in others[:-1]:
+        assert client.post(f"/keys/{other}/delete", data=csrf, headers=htmx).text == ""
+    r = client.post(f"/keys/{others[-1]}/delete", data=csrf, headers=htmx)
+    # the last key: the card gives way to the "No keys yet" panel (a fragment)
+    assert r.status_code == 200 and 'id="no-keys"' in r.text and "<html" not in r.text
     r = client.post(f"/keys/{key_id}/delete", data=csrf)
     assert r.status_code == 404 and "no API key" in r.text
     assert "text/html" in r.headers["content-type"]
