@@ -131,7 +131,7 @@ class JobWorkers:
         count = 0
         for job in await self._store.abandoned(self._clock.now(), dead):
             if job.attempts >= self._max_attempts:
-                done = await self._store.finish(
+                done = await self._finish(
                     job,
                     job.claimed_by or "",
                     Outcome(
@@ -145,8 +145,6 @@ class JobWorkers:
                         error_code=INTERRUPTED,
                     ),
                 )
-                if done:
-                    self._gateway.settle_job(job, 0)
             else:
                 done = await self._store.requeue(job)
             count += int(done)
@@ -194,14 +192,20 @@ class JobWorkers:
             log.exception("image job %s failed unexpectedly", job.id)
             outcome = self._failure("The server had an error while drawing the image.", None, 500)
         try:
-            finished = await self._store.finish(job, self.owner, outcome)
+            finished = await self._finish(job, self.owner, outcome)
         except Exception:
             log.warning("could not record the end of image job %s", job.id, exc_info=True)
             finished = False
-        if finished:
-            self._gateway.settle_job(job, outcome.cost_micro_usd)
         if not finished and stored:
             await self._gateway.discard(stored)  # someone else took the job over
+
+    async def _finish(self, job: Job, owner: str, outcome: Outcome) -> bool:
+        """Record how the job ended (unless someone else holds it now) and settle what it
+        reserved against the spending limit to what it cost."""
+        finished = await self._store.finish(job, owner, outcome)
+        if finished:
+            self._gateway.settle_job(job, outcome.cost_micro_usd)
+        return finished
 
     def _failure(self, message: str, code: str | None, status: int) -> Outcome:
         return Outcome(

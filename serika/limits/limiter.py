@@ -96,9 +96,10 @@ class _Month(NamedTuple):
         name = f"{now.year:04d}{now.month:02d}"
         return cls(name, start, start.timestamp(), following.timestamp())
 
-
-def _reset(ttl_ms: int) -> str:
-    return f"{max(1, math.ceil(ttl_ms / 1000))}s"
+    def bucket_ttl_ms(self, epoch: float) -> int:
+        """How long this month's buckets live from ``epoch``: to a day after the month ends
+        (its last requests settle after it ends)."""
+        return int((self.ends - epoch) * 1000) + 86_400_000
 
 
 class Limiter:
@@ -111,7 +112,6 @@ class Limiter:
         window_seconds: int,
     ) -> None:
         self._counters = counters
-        self._plans = plans
         self._usage = usage
         self._clock = clock
         self._window = window_seconds
@@ -176,8 +176,7 @@ class Limiter:
             month = self._month
             if not month.begins <= epoch < month.ends:
                 month = self._month = _Month.of(epoch)
-            # Month buckets outlive the month by a day (its last requests settle after it ends).
-            month_ttl = int((month.ends - epoch) * 1000) + 86_400_000
+            month_ttl = month.bucket_ttl_ms(epoch)
             user_id = caller.user_id
             spend_limit = caller.spend_limit_micro_usd
             if (plan.monthly_tokens or spend_limit is not None) and (
@@ -209,13 +208,8 @@ class Limiter:
         for kind, (key, amount, _, limit, ttl), value in zip(
             kinds, buckets, taken.values, strict=True
         ):
-            names = _HEADER_NAMES.get(kind)
-            if names is not None:  # the requests and tokens of the window
-                headers += (
-                    (names[0], b"%d" % limit),
-                    (names[1], b"%d" % max(0, limit - value)),
-                    (names[2], reset),
-                )
+            if kind in _HEADER_NAMES:  # the requests and tokens of the window
+                headers += self._rate_headers(kind, limit, value, reset)
             if kind != _REQUESTS:  # reserved: settled to the true usage when the call ends
                 reservations.append((key, amount, ttl, _COST if kind == _MONTH_SPEND else _TOKENS))
         return Admission(headers, reservations)
@@ -242,7 +236,7 @@ class Limiter:
         if not reserved or cost == reserved:
             return
         month = _Month.of(reserved_at)
-        ttl_ms = int((month.ends - self._clock.time()) * 1000) + 86_400_000
+        ttl_ms = month.bucket_ttl_ms(self._clock.time())
         if ttl_ms > 0:  # else that month's bucket is gone, and the reservation with it
             self._counters.adjust_soon([(f"ms:{user_id}:{month.name}", cost - reserved, ttl_ms)])
 
@@ -266,34 +260,37 @@ class Limiter:
     def _requests_admission(self, limit: int, admitted: bool, value: int, ttl: int) -> Admission:
         if not admitted:
             raise self._refusal("requests", limit, ttl)
-        return Admission(self._rate_headers("requests", limit, value, ttl))
+        return Admission(self._rate_headers("requests", limit, value, self._reset_text(ttl)))
 
     def _reset_text(self, ttl_ms: int) -> bytes:
         """An ``x-ratelimit-reset-*`` value: whole seconds left, rounded up ("1s" at least)."""
         seconds = -(-ttl_ms // 1000)
         return self._resets[seconds] if seconds < len(self._resets) else b"%ds" % seconds
 
-    def _rate_headers(self, kind: str, limit: int, value: int, ttl_ms: int) -> RawHeaders:
-        """OpenAI's three ``x-ratelimit-*`` headers for one counted bucket, as raw pairs."""
+    @staticmethod
+    def _rate_headers(kind: str, limit: int, value: int, reset: bytes) -> RawHeaders:
+        """OpenAI's three ``x-ratelimit-*`` headers for one counted bucket, as raw pairs
+        (``reset``: from ``_reset_text``, worked out once per call for all its buckets)."""
         limit_name, remaining_name, reset_name = _HEADER_NAMES[kind]
         return [
             (limit_name, b"%d" % limit),
             (remaining_name, b"%d" % max(0, limit - value)),
-            (reset_name, self._reset_text(ttl_ms)),
+            (reset_name, reset),
         ]
 
     def _refusal(self, kind: str, limit: int, ttl: int) -> SerikaError:
         if kind in ("requests", "tokens"):
+            reset = self._reset_text(ttl).decode()
             error = RateLimited(
                 f"Rate limit reached for {kind}: {limit} per {self._window} s on this "
-                f"{'key' if kind == 'requests' else 'account'}. Try again in {_reset(ttl)}.",
+                f"{'key' if kind == 'requests' else 'account'}. Try again in {reset}.",
                 retry_after=max(1, math.ceil(ttl / 1000)),
             )
             error.headers.update(
                 {
                     f"x-ratelimit-limit-{kind}": str(limit),
                     f"x-ratelimit-remaining-{kind}": "0",
-                    f"x-ratelimit-reset-{kind}": _reset(ttl),
+                    f"x-ratelimit-reset-{kind}": reset,
                 }
             )
             return error

@@ -295,16 +295,13 @@ class Script:
         except RespError as error:
             if not self.missing(error):
                 raise
-        return await self.reload_and_run(command)
+        await self._client.request(self.load)
+        return await self._client.request(command)
 
     @staticmethod
     def missing(error: RespError) -> bool:
         """Whether Redis answered that it does not have the script (after a SCRIPT FLUSH)."""
         return str(error).startswith("NOSCRIPT")
-
-    async def reload_and_run(self, command: bytes) -> Any:
-        await self._client.request(self.load)
-        return await self._client.request(command)
 
     async def __call__(self, keys: Sequence[str], args: Sequence[str | bytes | int]) -> Any:
         """Run the script with ``keys`` and ``args``."""
