@@ -17,8 +17,18 @@ case "$1" in
     ;;
   stop)
     dir=$2
-    [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
-    rm -rf "$dir"
+    # Wait for the server to be gone before removing its directory: it writes its log (and
+    # removes its pid file) while shutting down, and a file appearing under `rm -rf` fails it.
+    if [ -f "$dir/redis.pid" ]; then
+      pid=$(cat "$dir/redis.pid")
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -rf "$dir" || { sleep 0.5; rm -rf "$dir"; }
     ;;
   *) echo "usage: $0 start DIR PORT | stop DIR" >&2; exit 2 ;;
 esac

@@ -13,7 +13,14 @@ bin=.venv/bin
 
 pgdir=$(mktemp -d /tmp/serika-test-pg.XXXXXX)
 redisdir=$(mktemp -d /tmp/serika-test-redis.XXXXXX)
-cleanup() { bash scripts/pg.sh stop "$pgdir"; bash scripts/redis.sh stop "$redisdir"; }
+# The servers are stopped whatever happened; a failure to tidy up is reported but does not
+# change the outcome of the tests.
+cleanup() {
+  local status=$?
+  bash scripts/pg.sh stop "$pgdir" || echo "warning: could not remove $pgdir" >&2
+  bash scripts/redis.sh stop "$redisdir" || echo "warning: could not remove $redisdir" >&2
+  exit "$status"
+}
 trap cleanup EXIT
 export SERIKA_TEST_PG_URL SERIKA_TEST_REDIS_URL SERIKA_TEST_PG_THROWAWAY=1
 SERIKA_TEST_PG_URL=$(bash scripts/pg.sh start "$pgdir" "$($bin/python scripts/free-port.py)")
