@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
 from serika.config import Settings, SettingsError
 from serika.errors import ProviderNotConfigured
 from serika.providers.azure import AzureProvider
 from serika.providers.base import Provider
 from serika.providers.demo import DemoProvider
 from serika.providers.demo_image import DemoImageProvider
-from serika.providers.http import HttpUpstream, Timeouts, new_session
+from serika.providers.http import HttpUpstream, Timeouts, new_client
+from serika.providers.http_client import HttpClient
 from serika.providers.images import ImageProvider
 from serika.providers.novelai import NovelAIProvider
 from serika.providers.openai_compatible import OpenAICompatibleProvider
@@ -27,11 +26,11 @@ class Providers:
     def __init__(
         self,
         providers: Mapping[str, Provider],
-        session: aiohttp.ClientSession | None,
+        client: HttpClient | None,
         images: Mapping[str, ImageProvider] | None = None,
     ):
         self._providers = dict(providers)
-        self._session = session
+        self._client = client
         self._images = dict(images or {})
 
     def get(self, name: str) -> Provider:
@@ -58,8 +57,8 @@ class Providers:
             await provider.close()
         for image_provider in self._images.values():
             await image_provider.close()
-        if self._session is not None:
-            await self._session.close()
+        if self._client is not None:
+            await self._client.close()
 
 
 def build_providers(settings: Settings, demo: bool) -> Providers:
@@ -68,12 +67,12 @@ def build_providers(settings: Settings, demo: bool) -> Providers:
         read=settings.upstream_read_timeout,
         total=settings.upstream_total_timeout,
     )
-    session = new_session(settings.upstream_max_connections, timeouts)
+    client = new_client(settings.upstream_max_connections, timeouts)
     found: dict[str, Provider] = {}
     images: dict[str, ImageProvider] = {}
 
     def http(name: str, *secrets: str) -> HttpUpstream:
-        return HttpUpstream(name, session, secrets)
+        return HttpUpstream(name, client, secrets)
 
     if settings.openrouter_api_key:
         found["openrouter"] = OpenAICompatibleProvider(
@@ -118,7 +117,7 @@ def build_providers(settings: Settings, demo: bool) -> Providers:
     if demo:
         found["demo"] = DemoProvider(settings.demo_word_delay_seconds)
         images["demo"] = DemoImageProvider(settings.demo_image_delay_seconds)
-    return Providers(found, session, images)
+    return Providers(found, client, images)
 
 
 def _named_images(name: str, spec: Mapping[str, Any], http: Any) -> ImageProvider:

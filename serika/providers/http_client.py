@@ -1,0 +1,436 @@
+"""HTTP/1.1 to the providers: pooled keep-alive connections on asyncio protocols.
+
+A provider call is one request and one answer on a kept-alive connection, so this client is
+small: the request goes out in one write, httptools (uvicorn's parser, already installed)
+parses the answer, and the caller waits on one future per read. It replaced aiohttp's client,
+which cost more per call than everything else on Serika's text path together (numbers in
+``bench/GATEWAY.md``).
+
+What it does: http and https (the system's certificate store), a total limit on open
+connections shared by every origin, idle connections kept for reuse (``IDLE_SECONDS``), one
+retry on a fresh connection when a reused one turns out to have been closed by the server
+before answering anything, gzip and deflate answers decoded, chunked and sized bodies and
+bodies that end with the connection, timeouts to connect, for every read (the first byte,
+and each chunk after it) and in all, and a connection dropped (never reused) when its answer
+is abandoned half read, so that the upstream sees the caller go away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+import zlib
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import cast
+from urllib.parse import urlsplit
+
+import httptools
+
+IDLE_SECONDS = 15.0
+_PAUSE_BYTES = 1 << 20
+
+
+class UpstreamConnectionError(ConnectionError):
+    """The provider could not be reached, or the connection broke before the answer ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float
+    read: float
+    total: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    secure: bool
+    host: str
+    port: int
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.secure else 80
+        return self.host if self.port == default else f"{self.host}:{self.port}"
+
+
+class _Connection(asyncio.Protocol):
+    """One connection and the answer being read on it (httptools calls the ``on_`` methods)."""
+
+    def __init__(self, origin: _Origin, loop: asyncio.AbstractEventLoop) -> None:
+        self.origin = origin
+        self.used = 0
+        self.idle_since = 0.0
+        self.closed = False
+        self.counted = True  # in the client's count of open connections
+        self._loop = loop
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.head_done = False
+        self.keep_alive = False
+        self.complete = False
+        self.received = False
+        self.error: BaseException | None = None
+        self._framed = False
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._fail(UpstreamConnectionError("The provider sent a malformed HTTP answer."))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.head_done and not self.complete and not self._framed and self.error is None:
+            self.complete = True  # an answer without a length ends with its connection
+        elif not self.complete and self.error is None:
+            self.error = UpstreamConnectionError("The provider closed the connection.")
+        self._wake()
+
+    # httptools
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+        self._framed = "content-length" in self.headers or "chunked" in self.headers.get(
+            "transfer-encoding", ""
+        )
+        self.keep_alive = self._parser.should_keep_alive()  # llhttp forgets it at the end
+        self.head_done = True
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > _PAUSE_BYTES and not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self._wake()
+
+    # the request on this connection
+    def send(self, data: bytes) -> None:
+        assert self._transport is not None
+        self._reset()
+        self.used += 1
+        self._transport.write(data)
+
+    def reusable(self) -> bool:
+        return self.complete and not self.closed and self.keep_alive
+
+    def close(self) -> None:
+        if self._transport is not None and not self.closed:
+            self.closed = True
+            self._transport.close()
+
+    def take(self) -> bytes:
+        """Everything received of the body so far."""
+        if not self._chunks:
+            return b""
+        data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        return data
+
+    async def wait(self, deadline: float, read: float) -> None:
+        """Until something arrives, the answer ends or fails, or the read timeout passes."""
+        if self.error is not None:
+            raise self.error
+        waiter = self._loop.create_future()
+        self._waiter = waiter
+        timer = self._loop.call_at(min(deadline, self._loop.time() + read), _time_out, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+        if self.error is not None:
+            raise self.error
+
+    def _fail(self, error: BaseException) -> None:
+        self.error = error
+        self.close()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+def _time_out(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+class Response:
+    """An answer: status and headers (lower-case names) at once, the body as it arrives."""
+
+    def __init__(
+        self, client: HttpClient, connection: _Connection, deadline: float, read: float
+    ) -> None:
+        self._client = client
+        self._connection = connection
+        self._deadline = deadline
+        self._read = read
+        self.status = connection.status
+        self.headers = connection.headers
+        self._done = False
+        encoding = self.headers.get("content-encoding", "identity").strip().lower()
+        self._decoder = None if encoding == "identity" else _decoder(encoding)
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("content-length", "")
+        return int(value) if value.isdigit() else None
+
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole body (UpstreamConnectionError past ``limit`` bytes)."""
+        parts: list[bytes] = []
+        size = 0
+        async for piece in self.iter_any():
+            size += len(piece)
+            if limit is not None and size > limit:
+                self.close()
+                raise UpstreamConnectionError("The provider's answer is too large.")
+            parts.append(piece)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        """The body in the pieces it arrives in; the connection goes back to the pool at its end."""
+        connection = self._connection
+        try:
+            while True:
+                data = connection.take()
+                if data:
+                    yield self._decode(data)
+                    continue
+                if connection.complete:
+                    break
+                await connection.wait(self._deadline, self._read)
+            if self._decoder is not None:
+                tail = self._decoder.flush()
+                if tail:
+                    yield tail
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Done with the answer: a connection whose answer has not all arrived is closed."""
+        if not self._done:
+            self._done = True
+            self._client.release(self._connection)
+
+    def _decode(self, data: bytes) -> bytes:
+        if self._decoder is None:
+            return data
+        try:
+            return self._decoder.decompress(data)
+        except zlib.error:
+            raise UpstreamConnectionError(
+                "The provider sent a corrupt compressed answer."
+            ) from None
+
+
+def _decoder(encoding: str) -> zlib._Decompress:
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib-wrapped, as RFC 9110 means it
+    raise UpstreamConnectionError(f"The provider answered in an unsupported encoding {encoding!r}.")
+
+
+class HttpClient:
+    """Requests to any number of origins over at most ``max_connections`` open connections."""
+
+    def __init__(
+        self,
+        max_connections: int,
+        timeouts: Timeouts,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._limit = max_connections
+        self._timeouts = timeouts
+        self._ssl = ssl_context
+        self._origins: dict[str, tuple[_Origin, str]] = {}
+        self._idle: dict[_Origin, list[_Connection]] = {}
+        self._open = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._closed = False
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Send the request and wait for the answer's status and headers."""
+        loop = asyncio.get_running_loop()
+        timeouts = self._timeouts
+        deadline = loop.time() + timeouts.total
+        origin, target = self._split(url)
+        data = _encode(method, target, origin, body, headers or {})
+        for attempt in (0, 1):
+            connection = await self._acquire(origin, loop, deadline)
+            reused = connection.used > 0
+            connection.send(data)
+            try:
+                while not connection.head_done:
+                    await connection.wait(deadline, timeouts.read)
+            except UpstreamConnectionError:
+                connection.close()
+                self.release(connection)
+                if attempt == 0 and reused and not connection.received:
+                    continue  # the server had closed the idle connection; a new one is safe
+                raise
+            except BaseException:
+                connection.close()
+                self.release(connection)
+                raise
+            return Response(self, connection, deadline, timeouts.read)
+        raise AssertionError("unreachable")
+
+    def release(self, connection: _Connection) -> None:
+        """A connection is done with: kept if it can carry another request, else forgotten."""
+        if connection.reusable() and not self._closed:
+            connection.idle_since = time.monotonic()
+            self._idle.setdefault(connection.origin, []).append(connection)
+        else:
+            connection.close()
+            self._forget(connection)
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+
+    async def close(self) -> None:
+        self._closed = True
+        for connections in self._idle.values():
+            for connection in connections:
+                connection.close()
+        self._idle.clear()
+
+    def _split(self, url: str) -> tuple[_Origin, str]:
+        known = self._origins.get(url)
+        if known is not None:
+            return known
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UpstreamConnectionError("The provider's URL is not an http(s) URL.")
+        secure = parts.scheme == "https"
+        origin = _Origin(secure, parts.hostname, parts.port or (443 if secure else 80))
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if len(self._origins) < 1024:
+            self._origins[url] = (origin, target)
+        return origin, target
+
+    async def _acquire(
+        self, origin: _Origin, loop: asyncio.AbstractEventLoop, deadline: float
+    ) -> _Connection:
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and now - connection.idle_since < IDLE_SECONDS:
+                return connection
+            connection.close()
+            self._forget(connection)
+        connect_by = min(deadline, loop.time() + self._timeouts.connect)
+        while self._open >= self._limit:
+            if not self._evict_idle():
+                waiter = loop.create_future()
+                self._waiters.append(waiter)
+                timer = loop.call_at(connect_by, _time_out, waiter)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+                idle = self._idle.get(origin)
+                if idle:
+                    connection = idle.pop()
+                    if not connection.closed:
+                        return connection
+                    self._forget(connection)
+        self._open += 1
+        connection = _Connection(origin, loop)
+        try:
+            async with asyncio.timeout_at(connect_by):
+                await loop.create_connection(
+                    lambda: connection,
+                    origin.host,
+                    origin.port,
+                    ssl=self._context() if origin.secure else None,
+                    server_hostname=origin.host if origin.secure else None,
+                )
+        except TimeoutError:
+            self._open -= 1
+            raise
+        except OSError as error:
+            self._open -= 1
+            raise UpstreamConnectionError(f"Could not connect: {error.strerror}") from None
+        except BaseException:
+            self._open -= 1
+            raise
+        return connection
+
+    def _evict_idle(self) -> bool:
+        """Close one idle connection (to another origin) to make room; False if none."""
+        for connections in self._idle.values():
+            if connections:
+                connection = connections.pop(0)
+                connection.close()
+                self._forget(connection)
+                return True
+        return False
+
+    def _forget(self, connection: _Connection) -> None:
+        if connection.counted:
+            connection.counted = False
+            self._open -= 1
+
+    def _context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context()
+        return self._ssl
+
+
+def _encode(
+    method: str, target: str, origin: _Origin, body: bytes | None, headers: Mapping[str, str]
+) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1\r\nHost: {origin.host_header}\r\n"]
+    for name, value in headers.items():
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            raise UpstreamConnectionError("A header for the provider holds a line break.")
+        lines.append(f"{name}: {value}\r\n")
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}\r\n")
+    lines.append("\r\n")
+    head = "".join(lines).encode("latin-1")
+    return head + body if body else head
