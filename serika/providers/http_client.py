@@ -213,32 +213,43 @@ class Response:
         """The whole body (UpstreamConnectionError past ``limit`` bytes)."""
         parts: list[bytes] = []
         size = 0
-        async for piece in self.iter_any():
-            size += len(piece)
-            if limit is not None and size > limit:
-                self.close()
-                raise UpstreamConnectionError("The provider's answer is too large.")
-            parts.append(piece)
+        try:
+            while (piece := await self._piece()) is not None:
+                size += len(piece)
+                if limit is not None and size > limit:
+                    raise UpstreamConnectionError("The provider's answer is too large.")
+                parts.append(piece)
+        finally:
+            self.close()
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def iter_any(self) -> AsyncIterator[bytes]:
         """The body in the pieces it arrives in; the connection goes back to the pool at its end."""
-        connection = self._connection
         try:
-            while True:
-                data = connection.take()
-                if data:
-                    yield self._decode(data)
-                    continue
-                if connection.complete:
-                    break
-                await connection.wait(self._deadline, self._read)
-            if self._decoder is not None:
-                tail = self._decoder.flush()
-                if tail:
-                    yield tail
+            while (piece := await self._piece()) is not None:
+                yield piece
         finally:
             self.close()
+
+    async def _piece(self) -> bytes | None:
+        """The next piece of the body, decoded; None at its end."""
+        connection = self._connection
+        while True:
+            data = connection.take()
+            if data:
+                if self._decoder is None:
+                    return data
+                piece = self._decode(data)
+                if piece:
+                    return piece
+            elif connection.complete:
+                if self._decoder is not None:
+                    tail, self._decoder = self._decoder.flush(), None
+                    if tail:
+                        return tail
+                return None
+            else:
+                await connection.wait(self._deadline, self._read)
 
     def close(self) -> None:
         """Done with the answer: a connection whose answer has not all arrived is closed."""
@@ -247,8 +258,7 @@ class Response:
             self._client.release(self._connection)
 
     def _decode(self, data: bytes) -> bytes:
-        if self._decoder is None:
-            return data
+        assert self._decoder is not None
         try:
             return self._decoder.decompress(data)
         except zlib.error:
