@@ -63,22 +63,22 @@ class InProcessCounters:
 
     def take_now(self, buckets: Sequence[BucketFields]) -> Taken:
         """``take`` without the coroutine: nothing here waits. (Buckets are unpacked as the
-        tuples they are: attribute access per field cost a third of the whole call.)"""
+        tuples they are: attribute access per field cost a third of the whole call.) Each
+        bucket is taken from as it is checked; a refusal, the rare case, gives back what the
+        buckets before it took."""
         now = time.monotonic()
         stored = self._values
-        # Each bucket's (value, expiry) now; a missing or expired bucket starts afresh.
-        current: list[tuple[int, float]] = []
-        for n, (key, _, required, limit, ttl_ms) in enumerate(buckets):
+        values: list[int] = []
+        for key, increment, required, limit, ttl_ms in buckets:
             found = stored.get(key)
-            if found is None or found[1] <= now:
-                if 0 < limit < required:
-                    return Taken(False, n, (0,))
-                found = (0, now + ttl_ms / 1000)
-            elif 0 < limit < found[0] + required:
-                return Taken(False, n, (found[0],))
-            current.append(found)
-        values = []
-        for (key, increment, _, _, _), (value, expires) in zip(buckets, current, strict=True):
+            if found is None or found[1] <= now:  # a missing or expired bucket starts afresh
+                value, expires = 0, now + ttl_ms / 1000
+            else:
+                value, expires = found
+            if 0 < limit < value + required:
+                for (earlier, taken, *_), after in zip(buckets, values, strict=False):
+                    stored[earlier] = (after - taken, stored[earlier][1])
+                return Taken(False, len(values), (value,))
             stored[key] = (value + increment, expires)
             values.append(value + increment)
         if len(stored) > 100_000:

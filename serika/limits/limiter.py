@@ -63,6 +63,51 @@ class Admission(NamedTuple):
         return {k.decode("latin-1"): v.decode("latin-1") for k, v in self.raw_headers}
 
 
+# What a bucket takes per call: one request, the call's tokens, or its cost.
+_BY_REQUEST, _BY_TOKENS, _BY_COST = 0, 1, 2
+
+
+class _Plan(NamedTuple):
+    """A caller's buckets for one rate window (and month), worked out once per window so that
+    a call only fills in its amounts. The ttls are counted from when the plan was made: they
+    only give a new bucket its expiry, and a bucket outliving its window by less than a window
+    changes nothing (its key names the window)."""
+
+    begins: float
+    ends: float  # the window's end, or the month's when sooner
+    window_ends: float
+    buckets: tuple[tuple[str, int, int, int], ...]  # key, unit (_BY_*), limit, ttl_ms
+    kinds: tuple[str, ...]  # what each bucket counts (refusals name it)
+    # The buckets OpenAI's headers describe: index, limit, the x-ratelimit-limit-* pair, and
+    # the names of the remaining and reset headers.
+    counted: tuple[tuple[int, int, tuple[bytes, bytes], bytes, bytes], ...]
+    # The buckets settled to the true usage when the call ends: index, key, ttl_ms, unit.
+    reserved: tuple[tuple[int, str, int, str], ...]
+
+
+_Spec = tuple[str, str, int, int, int]  # key, kind, unit, limit, ttl_ms
+
+
+def _plan_of(specs: Sequence[_Spec], begins: float, ends: float, window_ends: float) -> _Plan:
+    return _Plan(
+        begins,
+        ends,
+        window_ends,
+        tuple((key, unit, limit, ttl) for key, _, unit, limit, ttl in specs),
+        tuple(kind for _, kind, _, _, _ in specs),
+        tuple(
+            (n, limit, (_HEADER_NAMES[kind][0], b"%d" % limit), *_HEADER_NAMES[kind][1:])
+            for n, (_, kind, _, limit, _) in enumerate(specs)
+            if kind in _HEADER_NAMES
+        ),
+        tuple(
+            (n, key, ttl, _COST if unit == _BY_COST else _TOKENS)
+            for n, (key, kind, unit, _, ttl) in enumerate(specs)
+            if kind != _REQUESTS
+        ),
+    )
+
+
 class _TierLimits(NamedTuple):
     """A plan's window limits, worked out once (``0``: unlimited)."""
 
@@ -126,6 +171,9 @@ class Limiter:
         self._resets = [f"{max(1, seconds)}s".encode() for seconds in range(window_seconds + 2)]
         self._tiers = {tier: self._tier_limits(plan) for tier, plan in plans.items()}
         self._month = _Month.of(clock.time())  # worked out again when the month turns
+        # Each caller's plan for the current window: unmetered calls count requests only.
+        self._plain: dict[Caller, _Plan] = {}
+        self._metered: dict[Caller, _Plan] = {}
 
     def _tier_limits(self, plan: Plan) -> _TierLimits:
         return _TierLimits(
@@ -144,75 +192,111 @@ class Limiter:
     def admit_now(self, caller: Caller) -> Admission | None:
         """``admit(caller)`` (an unmetered call) without a coroutine, when the counters need
         no I/O (in-process); ``None`` when it has to be awaited."""
-        if self._take_one is None:
+        take_one = self._take_one
+        if take_one is None:
             return None
-        limits = self._tiers.get(caller.tier) or self._tiers["free"]
-        if limits.requests == 0:
-            return _NOTHING_COUNTED
         epoch = self._clock.time()
-        window, window_ttl = self._window_of(epoch)
-        taken = self._take_one(f"r:{caller.key_id}:{window}", limits.requests, window_ttl)
-        return self._requests_admission(limits.requests, *taken)
+        plan = self._plain.get(caller)
+        if plan is None or not plan.begins <= epoch < plan.ends:
+            plan = self._plain_plan(caller, epoch)
+        if not plan.buckets:
+            return _NOTHING_COUNTED
+        key, _, limit, ttl_ms = plan.buckets[0]
+        admitted, value, ttl = take_one(key, limit, ttl_ms)
+        if not admitted:
+            raise self._refusal(_REQUESTS, limit, ttl)
+        _, _, limit_pair, remaining_name, reset_name = plan.counted[0]
+        reset = self._reset_text(int((plan.window_ends - epoch) * 1000) + 1)
+        remaining = b"%d" % (limit - value if value < limit else 0)
+        return Admission([limit_pair, (remaining_name, remaining), (reset_name, reset)])
 
     async def admit(
         self, caller: Caller, *, tokens: int = 0, cost: int = 0, metered: bool = False
     ) -> Admission:
-        if not metered:  # the common unmetered call: one bucket, without waiting if it can
+        epoch = self._clock.time()
+        if metered:
+            plan = self._metered.get(caller)
+            if plan is None or not plan.begins <= epoch < plan.ends:
+                plan = await self._metered_plan(caller, epoch)
+        else:
             admission = self.admit_now(caller)
             if admission is not None:
                 return admission
-        epoch = self._clock.time()
-        limits = self._tiers.get(caller.tier) or self._tiers["free"]
-        window, window_ttl = self._window_of(epoch)
-        # Only limited buckets are counted (0: unlimited), as plain tuples (see BucketFields);
-        # kinds[n] names buckets[n].
-        kinds: list[str] = []
-        buckets: list[BucketFields] = []
-        if limits.requests:
-            kinds.append(_REQUESTS)
-            buckets.append((f"r:{caller.key_id}:{window}", 1, 1, limits.requests, window_ttl))
-        if metered:
-            plan = limits.plan
-            month = self._month
-            if not month.begins <= epoch < month.ends:
-                month = self._month = _Month.of(epoch)
-            month_ttl = month.bucket_ttl_ms(epoch)
-            user_id = caller.user_id
-            spend_limit = caller.spend_limit_micro_usd
-            if (plan.monthly_tokens or spend_limit is not None) and (
-                user_id,
-                month.name,
-            ) not in self._seeded:
-                await self._seed_month(user_id, month.name, month.start, month_ttl)
-            if limits.tokens:
-                kinds.append(_TOKENS)
-                buckets.append((f"t:{user_id}:{window}", tokens, 1, limits.tokens, window_ttl))
-            if plan.monthly_tokens:
-                kinds.append(_MONTH_TOKENS)
-                key = f"mt:{user_id}:{month.name}"
-                buckets.append((key, tokens, 1, plan.monthly_tokens, month_ttl))
-            if spend_limit is not None:
-                kinds.append(_MONTH_SPEND)
-                key = f"ms:{user_id}:{month.name}"
-                buckets.append((key, cost, 1, max(1, spend_limit), month_ttl))
-        if not buckets:
+            plan = self._plain.get(caller)
+            if plan is None or not plan.begins <= epoch < plan.ends:
+                plan = self._plain_plan(caller, epoch)
+        if not plan.buckets:
             return _NOTHING_COUNTED
+        amounts = (1, tokens, cost)
+        buckets = [(key, amounts[unit], 1, limit, ttl) for key, unit, limit, ttl in plan.buckets]
         take_now = self._take_now
         taken = take_now(buckets) if take_now is not None else await self._counters.take(buckets)
+        window_ttl = int((plan.window_ends - epoch) * 1000) + 1
         if not taken.admitted:
             failed = taken.failed or 0
-            raise self._refusal(kinds[failed], buckets[failed][3], window_ttl)
-        headers: RawHeaders = []
-        reservations = []
+            raise self._refusal(plan.kinds[failed], plan.buckets[failed][2], window_ttl)
         reset = self._reset_text(window_ttl)
-        for kind, (key, amount, _, limit, ttl), value in zip(
-            kinds, buckets, taken.values, strict=True
-        ):
-            if kind in _HEADER_NAMES:  # the requests and tokens of the window
-                headers += self._rate_headers(kind, limit, value, reset)
-            if kind != _REQUESTS:  # reserved: settled to the true usage when the call ends
-                reservations.append((key, amount, ttl, _COST if kind == _MONTH_SPEND else _TOKENS))
+        values = taken.values
+        headers: RawHeaders = []
+        for n, limit, limit_pair, remaining_name, reset_name in plan.counted:
+            value = values[n]
+            remaining = b"%d" % (limit - value if value < limit else 0)
+            headers += (limit_pair, (remaining_name, remaining), (reset_name, reset))
+        reservations = [(key, buckets[n][1], ttl, unit) for n, key, ttl, unit in plan.reserved]
         return Admission(headers, reservations)
+
+    def _window_at(self, epoch: float) -> tuple[int, float, float, int]:
+        """The rate window ``epoch`` falls in: its number, start and end, and the
+        milliseconds until it ends (at least 1)."""
+        window = int(epoch // self._window)
+        begins = float(window * self._window)
+        ends = begins + self._window
+        return window, begins, ends, int((ends - epoch) * 1000) + 1
+
+    def _plain_plan(self, caller: Caller, epoch: float) -> _Plan:
+        limits = self._tiers.get(caller.tier) or self._tiers["free"]
+        window, begins, ends, ttl = self._window_at(epoch)
+        specs: list[_Spec] = []
+        if limits.requests:
+            key = f"r:{caller.key_id}:{window}"
+            specs.append((key, _REQUESTS, _BY_REQUEST, limits.requests, ttl))
+        return self._remember(self._plain, caller, _plan_of(specs, begins, ends, ends))
+
+    async def _metered_plan(self, caller: Caller, epoch: float) -> _Plan:
+        limits = self._tiers.get(caller.tier) or self._tiers["free"]
+        window, begins, ends, ttl = self._window_at(epoch)
+        specs: list[_Spec] = []
+        if limits.requests:
+            key = f"r:{caller.key_id}:{window}"
+            specs.append((key, _REQUESTS, _BY_REQUEST, limits.requests, ttl))
+        month = self._month
+        if not month.begins <= epoch < month.ends:
+            month = self._month = _Month.of(epoch)
+        month_ttl = month.bucket_ttl_ms(epoch)
+        plan, user_id, spend_limit = limits.plan, caller.user_id, caller.spend_limit_micro_usd
+        if (plan.monthly_tokens or spend_limit is not None) and (
+            user_id,
+            month.name,
+        ) not in self._seeded:
+            await self._seed_month(user_id, month.name, month.start, month_ttl)
+        if limits.tokens:
+            key = f"t:{user_id}:{window}"
+            specs.append((key, _TOKENS, _BY_TOKENS, limits.tokens, ttl))
+        if plan.monthly_tokens:
+            key = f"mt:{user_id}:{month.name}"
+            specs.append((key, _MONTH_TOKENS, _BY_TOKENS, plan.monthly_tokens, month_ttl))
+        if spend_limit is not None:
+            key = f"ms:{user_id}:{month.name}"
+            specs.append((key, _MONTH_SPEND, _BY_COST, max(1, spend_limit), month_ttl))
+        built = _plan_of(specs, max(begins, month.begins), min(ends, month.ends), ends)
+        return self._remember(self._metered, caller, built)
+
+    @staticmethod
+    def _remember(plans: dict[Caller, _Plan], caller: Caller, plan: _Plan) -> _Plan:
+        if len(plans) >= 50_000:  # plans name their window: most are soon unused
+            plans.clear()
+        plans[caller] = plan
+        return plan
 
     def settle(self, admission: Admission, tokens: int, cost: int) -> None:
         """Replace each reservation by what was really used (no waiting: in-process counters
@@ -252,31 +336,10 @@ class Limiter:
         await self._counters.seed(f"ms:{user_id}:{month}", int(totals["cost"]), ttl_ms)
         self._seeded.add((user_id, month))
 
-    def _window_of(self, epoch: float) -> tuple[int, int]:
-        """The rate window ``epoch`` falls in, and the milliseconds until it ends (at least 1)."""
-        window = int(epoch // self._window)
-        return window, int(((window + 1) * self._window - epoch) * 1000) + 1
-
-    def _requests_admission(self, limit: int, admitted: bool, value: int, ttl: int) -> Admission:
-        if not admitted:
-            raise self._refusal("requests", limit, ttl)
-        return Admission(self._rate_headers("requests", limit, value, self._reset_text(ttl)))
-
     def _reset_text(self, ttl_ms: int) -> bytes:
         """An ``x-ratelimit-reset-*`` value: whole seconds left, rounded up ("1s" at least)."""
         seconds = -(-ttl_ms // 1000)
         return self._resets[seconds] if seconds < len(self._resets) else b"%ds" % seconds
-
-    @staticmethod
-    def _rate_headers(kind: str, limit: int, value: int, reset: bytes) -> RawHeaders:
-        """OpenAI's three ``x-ratelimit-*`` headers for one counted bucket, as raw pairs
-        (``reset``: from ``_reset_text``, worked out once per call for all its buckets)."""
-        limit_name, remaining_name, reset_name = _HEADER_NAMES[kind]
-        return [
-            (limit_name, b"%d" % limit),
-            (remaining_name, b"%d" % max(0, limit - value)),
-            (reset_name, reset),
-        ]
 
     def _refusal(self, kind: str, limit: int, ttl: int) -> SerikaError:
         if kind in ("requests", "tokens"):
