@@ -245,30 +245,28 @@ class Limiter:
         reservations = [(key, buckets[n][1], ttl, unit) for n, key, ttl, unit in plan.reserved]
         return Admission(headers, reservations)
 
-    def _window_at(self, epoch: float) -> tuple[int, float, float, int]:
-        """The rate window ``epoch`` falls in: its number, start and end, and the
-        milliseconds until it ends (at least 1)."""
+    def _window_specs(
+        self, caller: Caller, epoch: float
+    ) -> tuple[_TierLimits, int, float, float, int, list[_Spec]]:
+        """The caller's limits; the rate window ``epoch`` falls in (its number, start, end,
+        and the milliseconds until it ends, at least 1); and the window's request bucket."""
+        limits = self._tiers.get(caller.tier) or self._tiers["free"]
         window = int(epoch // self._window)
         begins = float(window * self._window)
         ends = begins + self._window
-        return window, begins, ends, int((ends - epoch) * 1000) + 1
-
-    def _plain_plan(self, caller: Caller, epoch: float) -> _Plan:
-        limits = self._tiers.get(caller.tier) or self._tiers["free"]
-        window, begins, ends, ttl = self._window_at(epoch)
+        ttl = int((ends - epoch) * 1000) + 1
         specs: list[_Spec] = []
         if limits.requests:
             key = f"r:{caller.key_id}:{window}"
             specs.append((key, _REQUESTS, _BY_REQUEST, limits.requests, ttl))
+        return limits, window, begins, ends, ttl, specs
+
+    def _plain_plan(self, caller: Caller, epoch: float) -> _Plan:
+        _, _, begins, ends, _, specs = self._window_specs(caller, epoch)
         return self._remember(self._plain, caller, _plan_of(specs, begins, ends, ends))
 
     async def _metered_plan(self, caller: Caller, epoch: float) -> _Plan:
-        limits = self._tiers.get(caller.tier) or self._tiers["free"]
-        window, begins, ends, ttl = self._window_at(epoch)
-        specs: list[_Spec] = []
-        if limits.requests:
-            key = f"r:{caller.key_id}:{window}"
-            specs.append((key, _REQUESTS, _BY_REQUEST, limits.requests, ttl))
+        limits, window, begins, ends, ttl, specs = self._window_specs(caller, epoch)
         month = self._month
         if not month.begins <= epoch < month.ends:
             month = self._month = _Month.of(epoch)
