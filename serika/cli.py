@@ -61,6 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from serika.server_secret import load_server_secret
+    from serika.web.http_server import ServerProtocol
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -92,6 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=settings.access_log,
         proxy_headers=True,
         server_header=False,
+        http=ServerProtocol,  # serika/web/http_server.py: uvicorn's protocol, leaner
         timeout_graceful_shutdown=30,
     )
     return 0

@@ -1,0 +1,498 @@
+"""HTTP/1.1 for uvicorn: the connection protocol Serika's server speaks (``http=`` of uvicorn).
+
+uvicorn still runs the process (sockets, workers, signals, lifespan, graceful shutdown); this
+class replaces its httptools protocol, which is the same parser with more work per request
+around it: every response header checked by two regular expressions (an answer carries
+twelve or more, six of them ``x-ratelimit-*``), an ``asyncio.Event`` and a timer per request,
+and the head and the body of every answer written (and sent) separately. Here:
+
+- the head of an answer with a known length goes out in one write with its body (one
+  segment, one wake-up of the client instead of two);
+- the head is checked once, as a whole: no control characters, and exactly the line breaks
+  it should have, so no header can smuggle a line; a header name is checked once per
+  process and remembered;
+- a waiting ``receive`` is a plain future, and one keep-alive timer per connection re-arms
+  itself instead of a timer per request.
+
+The behaviour is uvicorn's: keep-alive and its timeout, ``Expect: 100-continue``, pipelined
+requests answered in order, request bodies streamed with back-pressure, chunked answers when
+no length is given, ``HEAD``, ``http.disconnect`` once the client is gone (or the answer
+complete), a 500 for an application that fails before answering, graceful shutdown, and the
+access log when it is on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import re
+import urllib.parse
+from collections import deque
+from typing import Any, cast
+
+import httptools
+
+_LOG = logging.getLogger("uvicorn.error")
+_ACCESS = logging.getLogger("uvicorn.access")
+_HIGH_WATER = 65536
+_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+\Z")
+# Control characters a head may not carry (tab is allowed); CR and LF only as its line ends.
+_BAD_HEAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
+_DISCONNECT = {"type": "http.disconnect"}
+_KNOWN_NAMES_MAX = 1024
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        phrase = b""
+    return b"HTTP/1.1 %d %s\r\n" % (status, phrase)
+
+
+_STATUS_LINES = {status: _status_line(status) for status in range(100, 600)}
+
+
+class _Exchange:
+    """One request and its answer on a connection: the ``receive`` and ``send`` of ASGI."""
+
+    __slots__ = (
+        "body",
+        "body_done",
+        "chunked",
+        "continue_wanted",
+        "disconnected",
+        "head",
+        "keep_alive",
+        "length_left",
+        "more_body",
+        "protocol",
+        "response_complete",
+        "response_started",
+        "scope",
+        "status",
+        "waiters",
+    )
+
+    def __init__(
+        self, protocol: ServerProtocol, scope: dict[str, Any], keep_alive: bool, expect: bool
+    ) -> None:
+        self.protocol = protocol
+        self.scope = scope
+        self.keep_alive = keep_alive
+        self.continue_wanted = expect
+        self.body = bytearray()
+        self.more_body = True
+        self.body_done = False  # the last part of the request body was handed over
+        self.disconnected = False
+        self.response_started = False
+        self.response_complete = False
+        self.chunked = False
+        self.length_left = 0
+        self.head = b""  # the answer's head, until its body goes out with it
+        self.status = 0
+        self.waiters: list[asyncio.Future[None]] = []
+
+    def wake(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        waiter = self.protocol.loop.create_future()
+        self.waiters.append(waiter)
+        await waiter
+
+    async def receive(self) -> dict[str, Any]:
+        protocol = self.protocol
+        if self.continue_wanted:
+            self.continue_wanted = False
+            if not protocol.transport.is_closing():
+                protocol.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if not self.body_done:
+            while not self.body and self.more_body and not self.disconnected:
+                protocol.resume_reading()
+                await self._wait()
+            if self.disconnected:
+                return _DISCONNECT
+            body = bytes(self.body)
+            self.body.clear()
+            more = self.more_body
+            self.body_done = not more
+            protocol.resume_reading()
+            return {"type": "http.request", "body": body, "more_body": more}
+        while not self.disconnected and not self.response_complete:
+            await self._wait()
+        return _DISCONNECT
+
+    async def send(self, message: dict[str, Any]) -> None:
+        protocol = self.protocol
+        if protocol.write_paused and not self.disconnected:
+            await protocol.drain()
+        if self.disconnected:
+            return
+        kind = message["type"]
+        if not self.response_started:
+            if kind != "http.response.start":
+                raise RuntimeError(
+                    f"Expected ASGI message 'http.response.start', but got '{kind}'."
+                )
+            self.response_started = True
+            self.continue_wanted = False
+            self._start(message["status"], message.get("headers", ()))
+            if self.chunked:  # a stream: its head goes out now, not with its first part
+                self._write(b"")
+            return
+        if self.response_complete:
+            raise RuntimeError(f"Unexpected ASGI message '{kind}' after the response completed.")
+        if kind != "http.response.body":
+            raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{kind}'.")
+        body = message.get("body", b"")
+        more = message.get("more_body", False)
+        if self.scope["method"] == "HEAD":
+            self.length_left = 0
+            self._write(b"")
+        elif self.chunked:
+            data = b"%x\r\n%s\r\n" % (len(body), body) if body else b""
+            self._write(data + b"0\r\n\r\n" if not more else data)
+        else:
+            if len(body) > self.length_left:
+                raise RuntimeError("Response content longer than Content-Length")
+            self.length_left -= len(body)
+            self._write(body)
+        if not more:
+            if self.length_left:
+                raise RuntimeError("Response content shorter than Content-Length")
+            self.response_complete = True
+            self.wake()
+            if not self.keep_alive:
+                protocol.transport.close()
+            protocol.response_done(self)
+
+    def _start(self, status: int, headers: Any) -> None:
+        protocol = self.protocol
+        self.status = status
+        lines = [_STATUS_LINES.get(status) or _status_line(status)]
+        for name, value in protocol.server_state.default_headers:
+            lines += (name, b": ", value, b"\r\n")
+        count = len(protocol.server_state.default_headers)
+        length: int | None = None
+        closing = False
+        known = protocol.known_names
+        for name, value in headers:
+            if name not in known:
+                if not _NAME.match(name):
+                    raise RuntimeError("Invalid HTTP header name.")
+                if len(known) < _KNOWN_NAMES_MAX:
+                    known.add(name)
+            lowered = name.lower()
+            if lowered == b"content-length" and length is None:
+                length = int(value)
+            elif lowered == b"transfer-encoding" and value.lower() == b"chunked":
+                self.chunked = True
+            elif lowered == b"connection" and b"close" in value.lower():
+                self.keep_alive = False
+                closing = True
+            lines += (lowered, b": ", value, b"\r\n")
+            count += 1
+        if not self.keep_alive and not closing:
+            lines.append(b"connection: close\r\n")
+            count += 1
+        if length is not None and not self.chunked:
+            self.length_left = length
+        elif self.scope["method"] != "HEAD" and status not in (204, 304):
+            if not self.chunked:
+                lines.append(b"transfer-encoding: chunked\r\n")
+                count += 1
+            self.chunked = True
+        lines.append(b"\r\n")
+        head = b"".join(lines)
+        if _BAD_HEAD.search(head) or head.count(b"\n") != count + 2:
+            raise RuntimeError("Invalid HTTP header value.")
+        self.head = head
+        if protocol.access_log:
+            scope = self.scope
+            client = scope.get("client")
+            path = urllib.parse.quote(scope["path"])
+            if scope["query_string"]:
+                path += "?" + scope["query_string"].decode("ascii")
+            _ACCESS.info(
+                '%s - "%s %s HTTP/%s" %d',
+                f"{client[0]}:{client[1]}" if client else "",
+                scope["method"],
+                path,
+                scope["http_version"],
+                status,
+            )
+
+    def _write(self, data: bytes) -> None:
+        head, self.head = self.head, b""
+        out = head + data if head else data
+        if out:
+            self.protocol.transport.write(out)
+
+
+class ServerProtocol(asyncio.Protocol):
+    """One client connection (uvicorn builds one per connection, as it would its own)."""
+
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.app = config.loaded_app
+        self.loop = _loop or asyncio.get_event_loop()
+        self.server_state = server_state
+        self.app_state = app_state
+        self.connections: set[Any] = server_state.connections
+        self.tasks: set[asyncio.Task[None]] = server_state.tasks
+        self.root_path: str = config.root_path
+        self.keep_alive_seconds: float = config.timeout_keep_alive
+        self.access_log = bool(config.access_log) and _ACCESS.hasHandlers()
+        self.known_names: set[bytes] = set()
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport = cast(asyncio.Transport, None)
+        self.server: tuple[str, int] | None = None
+        self.client: tuple[str, int] | None = None
+        self.scheme = "http"
+        self.exchange: _Exchange | None = None
+        self.pipeline: deque[_Exchange] = deque()
+        self.read_paused = False
+        self.write_paused = False
+        self._writable: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._expect = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.connections.add(self)
+        self.server = _address(transport.get_extra_info("sockname"))
+        self.client = _address(transport.get_extra_info("peername"))
+        self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        self._idle()
+
+    def data_received(self, data: bytes) -> None:
+        self._idle_since = 0.0
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._refuse(b"This server does not support protocol upgrades.")
+        except httptools.HttpParserError:
+            _LOG.warning("Invalid HTTP request received.")
+            self._refuse(b"Invalid HTTP request received.")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for exchange in (self.exchange, *self.pipeline):
+            if exchange is not None and not exchange.response_complete:
+                exchange.disconnected = True
+                exchange.wake()
+        self.pipeline.clear()
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self.write_paused = False
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    # httptools
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._expect = False
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self._expect = True
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        url = httptools.parse_url(self._url)
+        raw_path = url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        version = parser.get_http_version()
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": parser.get_method().decode("ascii"),
+            "root_path": self.root_path,
+            "path": self.root_path + path,
+            "raw_path": self.root_path.encode("ascii") + raw_path,
+            "query_string": url.query or b"",
+            "headers": self._headers,
+            "state": self.app_state.copy(),
+        }
+        keep_alive = version != "1.0" and parser.should_keep_alive()
+        exchange = _Exchange(self, scope, keep_alive, self._expect)
+        if self.exchange is None or self.exchange.response_complete:
+            self.exchange = exchange
+            self._run(exchange)
+        else:  # pipelined: answered when the one before it is
+            self.pause_reading()
+            self.pipeline.append(exchange)
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.pipeline[-1] if self.pipeline else self.exchange
+        if exchange is None or exchange.response_complete:
+            return
+        exchange.body += body
+        if len(exchange.body) > _HIGH_WATER:
+            self.pause_reading()
+        exchange.wake()
+
+    def on_message_complete(self) -> None:
+        exchange = self.pipeline[-1] if self.pipeline else self.exchange
+        if exchange is None or exchange.response_complete:
+            return
+        exchange.more_body = False
+        exchange.wake()
+
+    # the server's side
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: close when idle, else after the current answer."""
+        exchange = self.exchange
+        if exchange is None or exchange.response_complete:
+            self.transport.close()
+        else:
+            exchange.keep_alive = False
+
+    def response_done(self, exchange: _Exchange) -> None:
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.resume_reading()
+        if self.pipeline:
+            following = self.pipeline.popleft()
+            self.exchange = following
+            self._run(following)
+        else:
+            self._idle()
+
+    def pause_reading(self) -> None:
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    async def drain(self) -> None:
+        if self._writable is None:
+            self._writable = self.loop.create_future()
+        await self._writable
+
+    def _run(self, exchange: _Exchange) -> None:
+        task = self.loop.create_task(self._serve(exchange))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+    async def _serve(self, exchange: _Exchange) -> None:
+        try:
+            result = await self.app(exchange.scope, exchange.receive, exchange.send)
+        except BaseException as error:
+            _LOG.error("Exception in ASGI application\n", exc_info=error)
+            if not exchange.response_started:
+                await self._answer_500(exchange)
+            else:
+                self.transport.close()
+            if not isinstance(error, Exception):
+                raise
+            return
+        if result is not None:
+            _LOG.error("ASGI callable should return None, but returned '%s'.", result)
+            self.transport.close()
+        elif not exchange.response_started and not exchange.disconnected:
+            _LOG.error("ASGI callable returned without starting response.")
+            await self._answer_500(exchange)
+        elif not exchange.response_complete and not exchange.disconnected:
+            _LOG.error("ASGI callable returned without completing response.")
+            self.transport.close()
+
+    @staticmethod
+    async def _answer_500(exchange: _Exchange) -> None:
+        exchange.keep_alive = False
+        await exchange.send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", b"21"),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await exchange.send({"type": "http.response.body", "body": b"Internal Server Error"})
+
+    def _refuse(self, message: bytes) -> None:
+        self.transport.write(
+            _STATUS_LINES[400]
+            + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (len(message), message)
+        )
+        self.transport.close()
+
+    def _idle(self) -> None:
+        """Close the connection once it has been idle for the keep-alive timeout: one timer
+        per connection, which sets itself again while requests keep coming."""
+        self._idle_since = self.loop.time()
+        if self._timer is None:
+            self._timer = self.loop.call_at(
+                self._idle_since + self.keep_alive_seconds, self._check_idle
+            )
+
+    def _check_idle(self) -> None:
+        self._timer = None
+        exchange = self.exchange
+        busy = exchange is not None and not exchange.response_complete
+        if busy or self.transport.is_closing():
+            return  # the answer's end sets the timer again
+        if not self._idle_since:  # a request has begun arriving
+            return
+        ends = self._idle_since + self.keep_alive_seconds
+        if self.loop.time() >= ends:
+            self.transport.close()
+        else:
+            self._timer = self.loop.call_at(ends, self._check_idle)
+
+
+def _address(info: Any) -> tuple[str, int] | None:
+    if isinstance(info, (list, tuple)) and len(info) >= 2:
+        return str(info[0]), int(info[1])
+    return None

@@ -1,0 +1,272 @@
+"""Serika's HTTP/1.1 protocol under uvicorn, spoken to over a real socket byte by byte."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import uvicorn
+
+from serika.web.http_server import ServerProtocol
+
+GUARD = 20.0
+App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+async def answer(send: Any, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", b"%d" % len(body)), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answers with the method, path, query and body it received."""
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    text = b"%s %s ?%s %d:%s" % (
+        scope["method"].encode(),
+        scope["path"].encode(),
+        scope["query_string"],
+        len(body),
+        body[:20],
+    )
+    await answer(send, 200, text, (b"x-echo", b"yes"))
+
+
+def run(app: App, scenario: Callable[[int], Awaitable[None]], **config: Any) -> None:
+    async def main() -> None:
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=0,
+                http=ServerProtocol,
+                lifespan="off",
+                log_level="critical",
+                **config,
+            )
+        )
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            await asyncio.wait_for(scenario(port), GUARD)
+        finally:
+            server.should_exit = True
+            await serving
+
+    asyncio.run(main())
+
+
+async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", port)
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status, *lines = head[:-4].split(b"\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(b": ")
+        headers[name] = value
+    if headers.get(b"transfer-encoding") == b"chunked":
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n"))[:-2], 16)
+            chunk = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            body += chunk[:-2]
+        return status, headers, body
+    body = await reader.readexactly(int(headers.get(b"content-length", b"0")))
+    return status, headers, body
+
+
+def test_requests_on_one_connection_are_answered_in_order_even_pipelined() -> None:
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        writer.write(
+            b"GET /one?a=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+            b"GET /thr%C3%A9e HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        answers = [await read_answer(reader) for _ in range(3)]
+        assert [a[0] for a in answers] == [b"HTTP/1.1 200 OK"] * 3
+        assert answers[0][2] == b"GET /one ?a=1 0:"
+        assert answers[1][2] == b"POST /two ? 5:hello"
+        assert answers[2][2] == "GET /thrée ? 0:".encode()
+        assert answers[0][1][b"x-echo"] == b"yes"
+        writer.close()
+
+    run(echo, scenario)
+
+
+def test_a_large_body_streams_in_with_back_pressure_and_a_chunked_one_too() -> None:
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        big = b"x" * 3_000_000
+        writer.write(b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(big))
+        writer.write(big)
+        _, _, body = await read_answer(reader)
+        assert body == b"POST /big ? 3000000:" + b"x" * 20
+        writer.write(
+            b"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+        )
+        _, _, body = await read_answer(reader)
+        assert body == b"POST /chunked ? 7:abcdefg"
+        writer.close()
+
+    run(echo, scenario)
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent() -> None:
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        writer.write(
+            b"POST /wait HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"body")
+        _, _, body = await read_answer(reader)
+        assert body == b"POST /wait ? 4:body"
+        writer.close()
+
+    run(echo, scenario)
+
+
+def test_head_answers_carry_no_body_and_streams_are_chunked() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/stream":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            for part in (b"one ", b"two ", b"three"):
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        else:
+            await answer(send, 200, b"not sent for HEAD")
+
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        writer.write(b"HEAD /page HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert b"content-length: 17" in head
+        writer.write(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = await read_answer(reader)  # no body bytes came after the HEAD
+        assert status == b"HTTP/1.1 200 OK"
+        assert headers[b"transfer-encoding"] == b"chunked"
+        assert body == b"one two three"
+        writer.close()
+
+    run(app, scenario)
+
+
+def test_a_header_value_with_a_line_break_never_reaches_the_client() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        value = scope["query_string"]  # the app echoes what it should have refused
+        await answer(send, 200, b"ok", (b"x-value", value.replace(b"_", b"\r\n")))
+
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        writer.write(b"GET /?fine HTTP/1.1\r\nHost: x\r\n\r\n")
+        _, headers, _ = await read_answer(reader)
+        assert headers[b"x-value"] == b"fine"
+        writer.write(b"GET /?a_set-cookie:%20evil=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        rest = await reader.read()  # the connection is closed with nothing sent
+        assert b"evil" not in rest
+        assert rest == b""
+        writer.close()
+
+    run(app, scenario)
+
+
+def test_an_app_failing_before_answering_gives_a_500_and_closes() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/silent":
+            return
+        raise ValueError("boom")
+
+    async def scenario(port: int) -> None:
+        for path in (b"/boom", b"/silent"):
+            reader, writer = await connect(port)
+            writer.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+            status, headers, body = await read_answer(reader)
+            assert status == b"HTTP/1.1 500 Internal Server Error"
+            assert body == b"Internal Server Error"
+            assert headers[b"connection"] == b"close"
+            assert await reader.read() == b""
+            writer.close()
+
+    run(app, scenario)
+
+
+def test_a_waiting_receive_learns_of_the_disconnect() -> None:
+    told: asyncio.Queue[str] = asyncio.Queue()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()  # the (empty) body
+        told.put_nowait((await receive())["type"])  # waits until the client goes
+
+    async def scenario(port: int) -> None:
+        _, writer = await connect(port)
+        writer.write(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0.2)
+        assert told.empty()
+        writer.close()
+        assert await asyncio.wait_for(told.get(), 5) == "http.disconnect"
+
+    run(app, scenario)
+
+
+def test_idle_connections_close_after_the_keep_alive_timeout_but_busy_ones_stay() -> None:
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        for _ in range(6):  # 1.2 s of requests every 0.2 s: longer than the 0.5 s timeout
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await read_answer(reader)
+            await asyncio.sleep(0.2)
+        loop = asyncio.get_running_loop()
+        idle_from = loop.time()
+        assert await reader.read() == b""  # closed by the server once idle
+        assert 0.2 < loop.time() - idle_from < 3
+        writer.close()
+
+    run(echo, scenario, timeout_keep_alive=0.5)
+
+
+def test_garbage_gets_a_400() -> None:
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        status = (await reader.readuntil(b"\r\n")).strip()
+        assert status == b"HTTP/1.1 400 Bad Request"
+        writer.close()
+
+    run(echo, scenario)
+
+
+@pytest.mark.parametrize("version", [b"1.0", b"1.1"])
+def test_connection_close_and_http_1_0_end_the_connection(version: bytes) -> None:
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        extra = b"" if version == b"1.0" else b"Connection: close\r\n"
+        writer.write(b"GET / HTTP/%s\r\nHost: x\r\n%s\r\n" % (version, extra))
+        _, headers, _ = await read_answer(reader)
+        assert headers[b"connection"] == b"close"
+        assert await reader.read() == b""
+        writer.close()
+
+    run(echo, scenario)
