@@ -76,6 +76,23 @@ def test_settlements_sent_alone_survive_a_script_flush() -> None:
     asyncio.run(asyncio.wait_for(scenario(), GUARD))
 
 
+def test_a_take_after_a_script_flush_loads_the_script_and_counts_once() -> None:
+    prefix = f"test:{secrets.token_hex(4)}:"
+
+    async def scenario() -> None:
+        counters = RedisCounters(redis_url(), prefix=prefix)
+        try:
+            await counters.take([Bucket("a", 1, 1, 0, 60_000)])
+            flusher = RespClient(redis_url())
+            await flusher.execute("SCRIPT", "FLUSH")
+            await flusher.close()
+            assert (await counters.take([Bucket("a", 1, 1, 0, 60_000)])).values == (2,)
+        finally:
+            await counters.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), GUARD))
+
+
 def test_buckets_expire_at_their_natural_end_and_a_refusal_leaves_nothing_behind() -> None:
     prefix = f"test:{secrets.token_hex(4)}:"
 
