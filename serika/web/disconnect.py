@@ -3,38 +3,56 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from starlette.requests import Request
-from starlette.types import Receive
+from starlette.types import Receive, Scope
 
 from serika.errors import ClientDisconnected
 
 T = TypeVar("T")
 
 
+DISCONNECT_EXTENSION = "serika.on_disconnect"
+"""The scope extension Serika's HTTP protocol (``serika.web.http_server``) offers: called with
+a callback, it calls it once if the client goes before the answer is complete, and returns a
+function that forgets the callback."""
+
+
 class DisconnectWatch:
     """Cancels the task that starts it when the client disconnects, until ``stop``.
 
-    One plain asyncio task reading ``receive`` (the request body must have been read). The
-    work itself stays in the request's own task: no second task, no task group. Code that
-    catches the ``CancelledError`` checks ``left`` to tell a disconnect from any other
-    cancellation, and calls ``absorb`` before carrying on.
+    Under Serika's own HTTP protocol the connection itself calls back (the scope's
+    ``serika.on_disconnect`` extension): nothing runs while the client stays. Under any other
+    server, one plain asyncio task reads ``receive`` (the request body must have been read).
+    Either way the work stays in the request's own task: no task group. Code that catches the
+    ``CancelledError`` checks ``left`` to tell a disconnect from any other cancellation, and
+    calls ``absorb`` before carrying on.
     """
 
-    __slots__ = ("_task", "_watcher", "left")
+    __slots__ = ("_forget", "_task", "_watcher", "left")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, scope: Scope | None = None) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._task = task
         self.left = False
-        self._watcher = asyncio.ensure_future(self._watch(receive))
+        extensions = scope.get("extensions") if scope is not None else None
+        on_disconnect = extensions.get(DISCONNECT_EXTENSION) if extensions else None
+        self._watcher: asyncio.Future[None] | None = None
+        self._forget: Callable[[], None] | None = None
+        if on_disconnect is not None:
+            self._forget = on_disconnect(self._gone)
+        else:
+            self._watcher = asyncio.ensure_future(self._watch(receive))
 
     async def _watch(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
+        self._gone()
+
+    def _gone(self) -> None:
         self.left = True
         self._task.cancel()
 
@@ -43,13 +61,16 @@ class DisconnectWatch:
         self._task.uncancel()
 
     def stop(self) -> None:
-        self._watcher.cancel()
+        if self._forget is not None:
+            self._forget()
+        if self._watcher is not None:
+            self._watcher.cancel()
 
 
 async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     """Await ``work`` in this task; if the client disconnects first, cancel it (and so the
     upstream call) and raise ``ClientDisconnected``."""
-    watch = DisconnectWatch(request.receive)
+    watch = DisconnectWatch(request.receive, request.scope)
     try:
         return await work
     except asyncio.CancelledError:

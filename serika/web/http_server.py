@@ -29,6 +29,7 @@ import logging
 import re
 import urllib.parse
 from collections import deque
+from collections.abc import Callable
 from typing import Any, cast
 
 import httptools
@@ -67,6 +68,7 @@ class _Exchange:
         "keep_alive",
         "length_left",
         "more_body",
+        "on_gone",
         "protocol",
         "response_complete",
         "response_started",
@@ -93,6 +95,25 @@ class _Exchange:
         self.head = b""  # the answer's head, until its body goes out with it
         self.status = 0
         self.waiters: list[asyncio.Future[None]] = []
+        self.on_gone: list[Callable[[], None]] = []  # called if the client goes first
+        scope["extensions"] = {"serika.on_disconnect": self.on_disconnect}
+
+    def on_disconnect(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """The ``serika.on_disconnect`` extension: ``callback`` runs (once, from the event
+        loop) if the client goes before the answer is complete; returns its cancellation."""
+        self.on_gone.append(callback)
+        return lambda: self._forget(callback)
+
+    def _forget(self, callback: Callable[[], None]) -> None:
+        if callback in self.on_gone:
+            self.on_gone.remove(callback)
+
+    def gone(self) -> None:
+        self.disconnected = True
+        self.wake()
+        callbacks, self.on_gone = self.on_gone, []
+        for callback in callbacks:
+            callback()
 
     def wake(self) -> None:
         waiters, self.waiters = self.waiters, []
@@ -302,8 +323,7 @@ class ServerProtocol(asyncio.Protocol):
             self._timer = None
         for exchange in (self.exchange, *self.pipeline):
             if exchange is not None and not exchange.response_complete:
-                exchange.disconnected = True
-                exchange.wake()
+                exchange.gone()
         self.pipeline.clear()
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)

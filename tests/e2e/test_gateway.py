@@ -375,6 +375,36 @@ def test_caller_disconnect_mid_stream_cancels_the_upstream_request(
     assert record["chunks_sent"] < 100
 
 
+def test_caller_leaving_before_a_slow_answer_cancels_the_upstream_request(
+    server: ServerProcess, fake_upstream: FakeUpstream
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as web:
+        account = new_account(web, "impatient")
+        key = web.post("/api/openai/v1/keys", json={"name": "i"}, headers=auth(account)).json()
+        body = {
+            "model": "openai/gpt-4o-mini",
+            "messages": [{"role": "user", "content": "#delay=1.2 slow answer"}],
+        }
+        with pytest.raises(httpx.ReadTimeout):  # the caller gives up and closes the connection
+            web.post(
+                "/v1/chat/completions",
+                json=body,
+                headers={"Authorization": f"Bearer {key['key']}"},
+                timeout=0.3,
+            )
+        record = fake_upstream.wait_for(
+            lambda r: "slow answer" in str(r["body"]) and r["disconnected"], timeout=5
+        )
+        assert record["disconnected"]
+        summary: dict[str, Any] = {}
+        for _ in range(50):
+            summary = web.get("/api/openai/v1/usage", headers=auth(account)).json()["summary"]
+            if summary["total_requests"]:
+                break
+            time.sleep(0.1)
+    assert (summary["total_requests"], summary["failed_requests"]) == (1, 1)
+
+
 def test_a_stream_the_caller_left_is_metered_once_as_failed(
     server: ServerProcess, fake_upstream: FakeUpstream
 ) -> None:
