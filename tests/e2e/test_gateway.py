@@ -375,12 +375,29 @@ def test_caller_disconnect_mid_stream_cancels_the_upstream_request(
     assert record["chunks_sent"] < 100
 
 
+def account_with_key(web: httpx.Client, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    account = new_account(web, name)
+    key = web.post("/api/openai/v1/keys", json={"name": name}, headers=auth(account)).json()
+    return account, key
+
+
+def first_usage_summary(web: httpx.Client, account: dict[str, Any]) -> dict[str, Any]:
+    """The account's usage summary once its first request is metered (written off the
+    request path, so it may take a moment)."""
+    summary: dict[str, Any] = {}
+    for _ in range(50):
+        summary = web.get("/api/openai/v1/usage", headers=auth(account)).json()["summary"]
+        if summary["total_requests"]:
+            break
+        time.sleep(0.1)
+    return summary
+
+
 def test_caller_leaving_before_a_slow_answer_cancels_the_upstream_request(
     server: ServerProcess, fake_upstream: FakeUpstream
 ) -> None:
     with httpx.Client(base_url=server.base_url, timeout=10) as web:
-        account = new_account(web, "impatient")
-        key = web.post("/api/openai/v1/keys", json={"name": "i"}, headers=auth(account)).json()
+        account, key = account_with_key(web, "impatient")
         body = {
             "model": "openai/gpt-4o-mini",
             "messages": [{"role": "user", "content": "#delay=1.2 slow answer"}],
@@ -396,12 +413,7 @@ def test_caller_leaving_before_a_slow_answer_cancels_the_upstream_request(
             lambda r: "slow answer" in str(r["body"]) and r["disconnected"], timeout=5
         )
         assert record["disconnected"]
-        summary: dict[str, Any] = {}
-        for _ in range(50):
-            summary = web.get("/api/openai/v1/usage", headers=auth(account)).json()["summary"]
-            if summary["total_requests"]:
-                break
-            time.sleep(0.1)
+        summary = first_usage_summary(web, account)
     assert (summary["total_requests"], summary["failed_requests"]) == (1, 1)
 
 
@@ -409,8 +421,7 @@ def test_a_stream_the_caller_left_is_metered_once_as_failed(
     server: ServerProcess, fake_upstream: FakeUpstream
 ) -> None:
     with httpx.Client(base_url=server.base_url, timeout=10) as web:
-        account = new_account(web, "leaver")
-        key = web.post("/api/openai/v1/keys", json={"name": "l"}, headers=auth(account)).json()
+        account, key = account_with_key(web, "leaver")
         body = {
             "model": "openai/gpt-4o-mini",
             "stream": True,
@@ -426,12 +437,7 @@ def test_a_stream_the_caller_left_is_metered_once_as_failed(
                 if line.startswith("data: ") and "word1" in line:
                     break
         fake_upstream.wait_for(lambda r: r["disconnected"], timeout=5)
-        summary: dict[str, Any] = {}
-        for _ in range(50):
-            summary = web.get("/api/openai/v1/usage", headers=auth(account)).json()["summary"]
-            if summary["total_requests"]:
-                break
-            time.sleep(0.1)
+        summary = first_usage_summary(web, account)
     assert (summary["total_requests"], summary["failed_requests"]) == (1, 1)
 
 
