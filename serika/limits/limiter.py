@@ -84,6 +84,10 @@ class _Plan(NamedTuple):
     # The buckets settled to the true usage when the call ends: index, key, ttl_ms, unit.
     reserved: tuple[tuple[int, str, int, str], ...]
 
+    def window_ttl(self, epoch: float) -> int:
+        """Milliseconds from ``epoch`` until the rate window ends (at least 1)."""
+        return int((self.window_ends - epoch) * 1000) + 1
+
 
 _Spec = tuple[str, str, int, int, int]  # key, kind, unit, limit, ttl_ms
 
@@ -193,12 +197,13 @@ class Limiter:
         """``admit(caller)`` (an unmetered call) without a coroutine, when the counters need
         no I/O (in-process); ``None`` when it has to be awaited."""
         take_one = self._take_one
-        if take_one is None:
-            return None
+        return None if take_one is None else self._admit_one(caller, take_one)
+
+    def _admit_one(
+        self, caller: Caller, take_one: Callable[[str, int, int], tuple[bool, int, int]]
+    ) -> Admission:
         epoch = self._clock.time()
-        plan = self._plain.get(caller)
-        if plan is None or not plan.begins <= epoch < plan.ends:
-            plan = self._plain_plan(caller, epoch)
+        plan = self._plain_plan(caller, epoch)
         if not plan.buckets:
             return _NOTHING_COUNTED
         key, _, limit, ttl_ms = plan.buckets[0]
@@ -206,32 +211,29 @@ class Limiter:
         if not admitted:
             raise self._refusal(_REQUESTS, limit, ttl)
         _, _, limit_pair, remaining_name, reset_name = plan.counted[0]
-        reset = self._reset_text(int((plan.window_ends - epoch) * 1000) + 1)
+        reset = self._reset_text(plan.window_ttl(epoch))
         remaining = b"%d" % (limit - value if value < limit else 0)
         return Admission([limit_pair, (remaining_name, remaining), (reset_name, reset)])
 
     async def admit(
         self, caller: Caller, *, tokens: int = 0, cost: int = 0, metered: bool = False
     ) -> Admission:
+        if not metered and self._take_one is not None:  # in-process: nothing to await
+            return self._admit_one(caller, self._take_one)
         epoch = self._clock.time()
         if metered:
             plan = self._metered.get(caller)
             if plan is None or not plan.begins <= epoch < plan.ends:
                 plan = await self._metered_plan(caller, epoch)
         else:
-            admission = self.admit_now(caller)
-            if admission is not None:
-                return admission
-            plan = self._plain.get(caller)
-            if plan is None or not plan.begins <= epoch < plan.ends:
-                plan = self._plain_plan(caller, epoch)
+            plan = self._plain_plan(caller, epoch)
         if not plan.buckets:
             return _NOTHING_COUNTED
         amounts = (1, tokens, cost)
         buckets = [(key, amounts[unit], 1, limit, ttl) for key, unit, limit, ttl in plan.buckets]
         take_now = self._take_now
         taken = take_now(buckets) if take_now is not None else await self._counters.take(buckets)
-        window_ttl = int((plan.window_ends - epoch) * 1000) + 1
+        window_ttl = plan.window_ttl(epoch)
         if not taken.admitted:
             failed = taken.failed or 0
             raise self._refusal(plan.kinds[failed], plan.buckets[failed][2], window_ttl)
@@ -262,8 +264,12 @@ class Limiter:
         return limits, window, begins, ends, ttl, specs
 
     def _plain_plan(self, caller: Caller, epoch: float) -> _Plan:
-        _, _, begins, ends, _, specs = self._window_specs(caller, epoch)
-        return self._remember(self._plain, caller, _plan_of(specs, begins, ends, ends))
+        """The caller's plan for unmetered calls (its request bucket) at ``epoch``."""
+        plan = self._plain.get(caller)
+        if plan is None or not plan.begins <= epoch < plan.ends:
+            _, _, begins, ends, _, specs = self._window_specs(caller, epoch)
+            plan = self._remember(self._plain, caller, _plan_of(specs, begins, ends, ends))
+        return plan
 
     async def _metered_plan(self, caller: Caller, epoch: float) -> _Plan:
         limits, window, begins, ends, ttl, specs = self._window_specs(caller, epoch)

@@ -98,12 +98,7 @@ class RedisCounters:
     async def take(self, buckets: Sequence[BucketFields]) -> Taken:
         command, settled = self._command(buckets)
         try:
-            try:  # Script.run, without its coroutine on every call
-                result = await self._client.request(command)
-            except RespError as error:
-                if not Script.missing(error):
-                    raise
-                result = await self._script.reload_and_run(command)
+            result = await self._script.run(command)
         except (RespConnectionError, RespError) as error:
             if settled:
                 log.warning("%d rate-limit settlements lost: %s", settled, error)

@@ -295,10 +295,6 @@ class Script:
         except RespError as error:
             if not self.missing(error):
                 raise
-        return await self.reload_and_run(command)
-
-    async def reload_and_run(self, command: bytes) -> Any:
-        """After Redis answered ``NOSCRIPT`` to ``command``: load the script, send it again."""
         await self._client.request(self.load)
         return await self._client.request(command)
 

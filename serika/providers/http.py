@@ -14,10 +14,8 @@ from typing import Any
 import orjson
 
 from serika.errors import SerikaError, UpstreamFailed, UpstreamRejected, UpstreamTimeout
-from serika.providers.http_client import HttpClient, Response, Timeouts, UpstreamConnectionError
+from serika.providers.http_client import HttpClient, Response, UpstreamConnectionError
 from serika.providers.sse import EventParser, EventTooLarge
-
-__all__ = ["HttpUpstream", "Timeouts", "new_client"]
 
 _URL = re.compile(r"https?://\S+")
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
@@ -29,10 +27,6 @@ _KNOWN_TYPES = {
     "not_found_error",
     "rate_limit_error",
 }
-
-
-def new_client(max_connections: int, timeouts: Timeouts) -> HttpClient:
-    return HttpClient(max_connections, timeouts)
 
 
 class HttpUpstream:
@@ -61,12 +55,9 @@ class HttpUpstream:
             response = await self._client.request(
                 "POST", url, orjson.dumps(body), _json_headers(headers)
             )
-            try:
-                if response.status >= 400:
-                    await self._raise_for(response)
-                raw = await response.read()
-            finally:
-                response.close()
+            if response.status >= 400:
+                await self._raise_for(response)  # reads the answer, which ends it
+            raw = await response.read()
         except SerikaError:
             raise
         except TimeoutError:

@@ -313,15 +313,12 @@ class HttpClient:
             try:
                 while not connection.head_done:
                     await connection.wait(deadline, timeouts.read)
-            except UpstreamConnectionError:
+            except BaseException as error:
                 connection.close()
                 self.release(connection)
-                if attempt == 0 and reused and not connection.received:
-                    continue  # the server had closed the idle connection; a new one is safe
-                raise
-            except BaseException:
-                connection.close()
-                self.release(connection)
+                stale = reused and not connection.received  # closed by the server while idle
+                if attempt == 0 and stale and isinstance(error, UpstreamConnectionError):
+                    continue  # nothing was answered: a new connection is safe
                 raise
             return Response(self, connection, deadline, timeouts.read)
         raise AssertionError("unreachable")
@@ -364,14 +361,9 @@ class HttpClient:
     async def _acquire(
         self, origin: _Origin, loop: asyncio.AbstractEventLoop, deadline: float
     ) -> _Connection:
-        idle = self._idle.get(origin)
-        now = time.monotonic()
-        while idle:
-            connection = idle.pop()
-            if not connection.closed and now - connection.idle_since < IDLE_SECONDS:
-                return connection
-            connection.close()
-            self._forget(connection)
+        connection = self._idle_connection(origin)
+        if connection is not None:
+            return connection
         connect_by = min(deadline, loop.time() + self._timeouts.connect)
         while self._open >= self._limit:
             if not self._evict_idle():
@@ -382,12 +374,9 @@ class HttpClient:
                     await waiter
                 finally:
                     timer.cancel()
-                idle = self._idle.get(origin)
-                if idle:
-                    connection = idle.pop()
-                    if not connection.closed:
-                        return connection
-                    self._forget(connection)
+                connection = self._idle_connection(origin)
+                if connection is not None:
+                    return connection
         self._open += 1
         connection = _Connection(origin, loop)
         try:
@@ -399,16 +388,24 @@ class HttpClient:
                     ssl=self._context() if origin.secure else None,
                     server_hostname=origin.host if origin.secure else None,
                 )
-        except TimeoutError:
+        except BaseException as error:
             self._open -= 1
-            raise
-        except OSError as error:
-            self._open -= 1
-            raise UpstreamConnectionError(f"Could not connect: {error.strerror}") from None
-        except BaseException:
-            self._open -= 1
+            if isinstance(error, OSError) and not isinstance(error, TimeoutError):
+                raise UpstreamConnectionError(f"Could not connect: {error.strerror}") from None
             raise
         return connection
+
+    def _idle_connection(self, origin: _Origin) -> _Connection | None:
+        """A kept connection to ``origin`` still open and not idle too long; others closed."""
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and now - connection.idle_since < IDLE_SECONDS:
+                return connection
+            connection.close()
+            self._forget(connection)
+        return None
 
     def _evict_idle(self) -> bool:
         """Close one idle connection (to another origin) to make room; False if none."""
@@ -435,12 +432,13 @@ def _encode(
     method: str, target: str, origin: _Origin, body: bytes | None, headers: Mapping[str, str]
 ) -> bytes:
     lines = [f"{method} {target} HTTP/1.1\r\nHost: {origin.host_header}\r\n"]
-    for name, value in headers.items():
-        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
-            raise UpstreamConnectionError("A header for the provider holds a line break.")
-        lines.append(f"{name}: {value}\r\n")
+    lines += [f"{name}: {value}\r\n" for name, value in headers.items()]
     if body is not None:
         lines.append(f"Content-Length: {len(body)}\r\n")
     lines.append("\r\n")
     head = "".join(lines).encode("latin-1")
+    # Checked once, as a whole: no header smuggled a line break in (each line has its own).
+    ends = len(lines) + 1  # the request line and Host share the first piece
+    if head.count(b"\n") != ends or head.count(b"\r") != ends:
+        raise UpstreamConnectionError("A header for the provider holds a line break.")
     return head + body if body else head

@@ -11,8 +11,8 @@ from serika.providers.azure import AzureProvider
 from serika.providers.base import Provider
 from serika.providers.demo import DemoProvider
 from serika.providers.demo_image import DemoImageProvider
-from serika.providers.http import HttpUpstream, Timeouts, new_client
-from serika.providers.http_client import HttpClient
+from serika.providers.http import HttpUpstream
+from serika.providers.http_client import HttpClient, Timeouts
 from serika.providers.images import ImageProvider
 from serika.providers.novelai import NovelAIProvider
 from serika.providers.openai_compatible import OpenAICompatibleProvider
@@ -67,7 +67,7 @@ def build_providers(settings: Settings, demo: bool) -> Providers:
         read=settings.upstream_read_timeout,
         total=settings.upstream_total_timeout,
     )
-    client = new_client(settings.upstream_max_connections, timeouts)
+    client = HttpClient(settings.upstream_max_connections, timeouts)
     found: dict[str, Provider] = {}
     images: dict[str, ImageProvider] = {}
 

@@ -10,14 +10,9 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope
 
 from serika.errors import ClientDisconnected
+from serika.web.http_server import DISCONNECT_EXTENSION
 
 T = TypeVar("T")
-
-
-DISCONNECT_EXTENSION = "serika.on_disconnect"
-"""The scope extension Serika's HTTP protocol (``serika.web.http_server``) offers: called with
-a callback, it calls it once if the client goes before the answer is complete, and returns a
-function that forgets the callback."""
 
 
 class DisconnectWatch:
@@ -33,13 +28,12 @@ class DisconnectWatch:
 
     __slots__ = ("_forget", "_task", "_watcher", "left")
 
-    def __init__(self, receive: Receive, scope: Scope | None = None) -> None:
+    def __init__(self, scope: Scope, receive: Receive) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._task = task
         self.left = False
-        extensions = scope.get("extensions") if scope is not None else None
-        on_disconnect = extensions.get(DISCONNECT_EXTENSION) if extensions else None
+        on_disconnect = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
         self._watcher: asyncio.Future[None] | None = None
         self._forget: Callable[[], None] | None = None
         if on_disconnect is not None:
@@ -70,7 +64,7 @@ class DisconnectWatch:
 async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     """Await ``work`` in this task; if the client disconnects first, cancel it (and so the
     upstream call) and raise ``ClientDisconnected``."""
-    watch = DisconnectWatch(request.receive, request.scope)
+    watch = DisconnectWatch(request.scope, request.receive)
     try:
         return await work
     except asyncio.CancelledError:

@@ -33,7 +33,7 @@ class EventStream(Response):
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        watch = DisconnectWatch(receive, scope)
+        watch = DisconnectWatch(scope, receive)
         try:
             try:
                 await send(

@@ -24,7 +24,6 @@ access log when it is on.
 from __future__ import annotations
 
 import asyncio
-import http
 import logging
 import re
 import urllib.parse
@@ -33,26 +32,25 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import httptools
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+from uvicorn.protocols.utils import (
+    get_client_addr,
+    get_local_addr,
+    get_path_with_query_string,
+    get_remote_addr,
+    is_ssl,
+)
 
 _LOG = logging.getLogger("uvicorn.error")
 _ACCESS = logging.getLogger("uvicorn.access")
-_HIGH_WATER = 65536
 _NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+\Z")
 # The control characters (all but tab): a head carries none but the CR LF ending each line.
 _CONTROLS = bytes(range(9)) + bytes(range(10, 32)) + b"\x7f"
 _DISCONNECT = {"type": "http.disconnect"}
+# The scope extension through which the connection calls back when the client goes.
+DISCONNECT_EXTENSION = "serika.on_disconnect"
 _KNOWN_NAMES_MAX = 1024
-
-
-def _status_line(status: int) -> bytes:
-    try:
-        phrase = http.HTTPStatus(status).phrase.encode()
-    except ValueError:
-        phrase = b""
-    return b"HTTP/1.1 %d %s\r\n" % (status, phrase)
-
-
-_STATUS_LINES = {status: _status_line(status) for status in range(100, 600)}
 
 
 class _Exchange:
@@ -73,7 +71,6 @@ class _Exchange:
         "response_complete",
         "response_started",
         "scope",
-        "status",
         "waiters",
     )
 
@@ -93,10 +90,9 @@ class _Exchange:
         self.chunked = False
         self.length_left = 0
         self.head = b""  # the answer's head, until its body goes out with it
-        self.status = 0
         self.waiters: list[asyncio.Future[None]] = []
         self.on_gone: list[Callable[[], None]] = []  # called if the client goes first
-        scope["extensions"] = {"serika.on_disconnect": self.on_disconnect}
+        scope["extensions"] = {DISCONNECT_EXTENSION: self.on_disconnect}
 
     def on_disconnect(self, callback: Callable[[], None]) -> Callable[[], None]:
         """The ``serika.on_disconnect`` extension: ``callback`` runs (once, from the event
@@ -194,8 +190,7 @@ class _Exchange:
 
     def _start(self, status: int, headers: Any) -> None:
         protocol = self.protocol
-        self.status = status
-        lines = [_STATUS_LINES.get(status) or _status_line(status)]
+        lines = [STATUS_LINE[status]]
         for name, value in protocol.server_state.default_headers:
             lines += (name, b": ", value, b"\r\n")
         count = len(protocol.server_state.default_headers)
@@ -236,17 +231,13 @@ class _Exchange:
         if len(head) - len(head.translate(None, _CONTROLS)) != 2 * (count + 2):
             raise RuntimeError("Invalid HTTP header value.")
         self.head = head
-        if protocol.access_log:
-            scope = self.scope
-            client = scope.get("client")
-            path = urllib.parse.quote(scope["path"])
-            if scope["query_string"]:
-                path += "?" + scope["query_string"].decode("ascii")
+        if protocol.access_log:  # uvicorn's line
+            scope: Any = self.scope
             _ACCESS.info(
                 '%s - "%s %s HTTP/%s" %d',
-                f"{client[0]}:{client[1]}" if client else "",
+                get_client_addr(scope),
                 scope["method"],
-                path,
+                get_path_with_query_string(scope),
                 scope["http_version"],
                 status,
             )
@@ -270,7 +261,6 @@ class ServerProtocol(asyncio.Protocol):
     ) -> None:
         if not config.loaded:
             config.load()
-        self.config = config
         self.app = config.loaded_app
         self.loop = _loop or asyncio.get_event_loop()
         self.server_state = server_state
@@ -283,7 +273,7 @@ class ServerProtocol(asyncio.Protocol):
         self.known_names: set[bytes] = set()
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport = cast(asyncio.Transport, None)
-        self.server: tuple[str, int] | None = None
+        self.server: tuple[str, int | None] | None = None
         self.client: tuple[str, int] | None = None
         self.scheme = "http"
         self.exchange: _Exchange | None = None
@@ -301,9 +291,9 @@ class ServerProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.connections.add(self)
-        self.server = _address(transport.get_extra_info("sockname"))
-        self.client = _address(transport.get_extra_info("peername"))
-        self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        self.server = get_local_addr(self.transport)
+        self.client = get_remote_addr(self.transport)
+        self.scheme = "https" if is_ssl(self.transport) else "http"
         self._idle()
 
     def data_received(self, data: bytes) -> None:
@@ -328,9 +318,6 @@ class ServerProtocol(asyncio.Protocol):
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
         self.write_paused = False
-
-    def eof_received(self) -> bool | None:
-        return None
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -393,7 +380,7 @@ class ServerProtocol(asyncio.Protocol):
         if exchange is None or exchange.response_complete:
             return
         exchange.body += body
-        if len(exchange.body) > _HIGH_WATER:
+        if len(exchange.body) > HIGH_WATER_LIMIT:
             self.pause_reading()
         exchange.wake()
 
@@ -485,8 +472,7 @@ class ServerProtocol(asyncio.Protocol):
 
     def _refuse(self, message: bytes) -> None:
         self.transport.write(
-            _STATUS_LINES[400]
-            + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+            STATUS_LINE[400] + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
             b"connection: close\r\n\r\n%s" % (len(message), message)
         )
         self.transport.close()
@@ -513,9 +499,3 @@ class ServerProtocol(asyncio.Protocol):
             self.transport.close()
         else:
             self._timer = self.loop.call_at(ends, self._check_idle)
-
-
-def _address(info: Any) -> tuple[str, int] | None:
-    if isinstance(info, (list, tuple)) and len(info) >= 2:
-        return str(info[0]), int(info[1])
-    return None

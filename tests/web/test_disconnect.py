@@ -10,7 +10,8 @@ import pytest
 from starlette.requests import Request
 
 from serika.errors import ClientDisconnected
-from serika.web.disconnect import DISCONNECT_EXTENSION, unless_disconnected
+from serika.web.disconnect import unless_disconnected
+from serika.web.http_server import DISCONNECT_EXTENSION
 
 GUARD = 10.0
 
