@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serika.errors import RequestTooLarge
+from serika.web.http_server import BODY_EXTENSION
 from serika.web.responses import error_response
 
 
@@ -22,15 +23,22 @@ class BodySizeLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        length_checked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     too_large = int(value) > self.max_bytes
                 except ValueError:
-                    too_large = False
+                    break
                 if too_large:
                     await error_response(self._error())(scope, receive, send)
                     return
+                length_checked = True
+        # A body without a valid length (chunked) is counted below as it comes: it must not
+        # be handed over whole (the server's ``serika.whole_body``), past the count.
+        extensions = scope.get("extensions")
+        if not length_checked and extensions and BODY_EXTENSION in extensions:
+            scope["extensions"] = {k: v for k, v in extensions.items() if k != BODY_EXTENSION}
         seen = 0
 
         async def limited() -> Message:

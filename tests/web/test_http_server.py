@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from serika.web.http_server import ServerProtocol
+from serika.web.http_server import BODY_EXTENSION, ServerProtocol
 
 GUARD = 20.0
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -26,16 +26,21 @@ async def answer(send: Any, status: int, body: bytes, *headers: tuple[bytes, byt
     await send({"type": "http.response.body", "body": body})
 
 
-async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Answers with the method, path, query and body it received."""
-    if scope["type"] != "http":
-        return
+async def read_body(receive: Any) -> bytes:
+    """The request body, through ``receive``."""
     body = b""
     while True:
         message = await receive()
         body += message.get("body", b"")
         if not message.get("more_body"):
-            break
+            return body
+
+
+async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answers with the method, path, query and body it received."""
+    if scope["type"] != "http":
+        return
+    body = await read_body(receive)
     text = b"%s %s ?%s %d:%s" % (
         scope["method"].encode(),
         scope["path"].encode(),
@@ -273,3 +278,45 @@ def test_connection_close_and_http_1_0_end_the_connection(version: bytes) -> Non
         writer.close()
 
     run(echo, scenario)
+
+
+AFTER_ANSWER: list[str] = []
+
+
+async def whole_body_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answers with how it got the body: whole from the extension, or through ``receive``."""
+    whole_body = scope["extensions"][BODY_EXTENSION]
+    body = whole_body()
+    how = b"whole"
+    if body is None:
+        how, body = b"received", await read_body(receive)
+    elif whole_body() is not None:
+        how = b"twice"
+    await answer(send, 200, b"%s %d:%s" % (how, len(body), body[:20]))
+    AFTER_ANSWER.append((await receive())["type"])  # not the body again
+
+
+def test_a_body_that_arrived_whole_is_handed_over_once_and_one_still_coming_is_received() -> None:
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        writer.write(
+            b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+            b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nbye"
+        )
+        assert (await read_answer(reader))[2] == b"whole 5:hello"
+        assert (await read_answer(reader))[2] == b"whole 3:bye"  # pipelined: its own body
+        writer.write(b"POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\nhalf")
+        await asyncio.sleep(0.2)  # the app starts with half the body here
+        writer.write(b"done")
+        assert (await read_answer(reader))[2] == b"received 8:halfdone"
+        writer.write(
+            b"POST /d HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"body")
+        assert (await read_answer(reader))[2] == b"received 4:body"
+        writer.close()
+        assert AFTER_ANSWER == ["http.disconnect"] * 4
+
+    AFTER_ANSWER.clear()
+    run(whole_body_echo, scenario)

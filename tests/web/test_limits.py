@@ -6,12 +6,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
 from serika.app import create_app
+from serika.errors import SerikaError
+from serika.web.http_server import BODY_EXTENSION
+from serika.web.limits import BodySizeLimit
+from serika.web.responses import error_response
 from tests.conftest import fast_settings
 from tests.support.api import auth, away_from_window_edge, bearer, error_of, new_account
+from tests.web.test_http_server import answer, connect, read_answer, read_body, run
 
 V1 = "/api/openai/v1"
 ADMIN = "admin-token-for-tests-0123456789"
@@ -190,3 +196,37 @@ def test_user_shows_tier_allowance_used_and_left(limited: TestClient) -> None:
     assert limits["monthly_tokens"] == 1_000_000
     assert limits["monthly_tokens_used"] == used
     assert limits["monthly_tokens_left"] == 1_000_000 - used
+
+
+def test_a_chunked_body_over_the_size_limit_is_refused_even_when_it_arrived_whole() -> None:
+    """Under Serika's protocol a body that arrived whole can be taken in one piece; one
+    without a length must still be counted, so BodySizeLimit withholds that shortcut."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        whole_body = scope.get("extensions", {}).get(BODY_EXTENSION)
+        body = whole_body() if whole_body is not None else None
+        how = b"whole"
+        try:
+            if body is None:
+                how, body = b"received", await read_body(receive)
+        except SerikaError as error:  # as the app's exception handlers answer it
+            await error_response(error)(scope, receive, send)
+            return
+        await answer(send, 200, b"%s %d" % (how, len(body)))
+
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        writer.write(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789")
+        assert (await read_answer(reader))[2] == b"whole 10"
+        writer.write(
+            b"POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"c\r\n0123456789ab\r\n0\r\n\r\n"
+        )
+        status, _, body = await read_answer(reader)
+        assert status == b"HTTP/1.1 413 Request Entity Too Large", body
+        assert orjson.loads(body)["error"]["code"] == "request_too_large"
+        writer.write(b"POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n0123456789a")
+        assert (await read_answer(reader))[0] == b"HTTP/1.1 413 Request Entity Too Large"
+        writer.close()
+
+    run(BodySizeLimit(app, max_bytes=10), scenario)
