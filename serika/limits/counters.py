@@ -24,6 +24,8 @@ class Bucket(NamedTuple):
 # What ``take`` accepts: a ``Bucket``, or the same fields as a plain tuple (the limiter builds
 # several on every request, and a plain tuple costs a tenth of a NamedTuple to make).
 BucketFields = tuple[str, int, int, int, int]
+# A bucket of a limiter's plan: key, which of the call's amounts it takes, limit, ttl_ms.
+PlannedBucket = tuple[str, int, int, int]
 
 
 class Taken(NamedTuple):
@@ -81,6 +83,29 @@ class InProcessCounters:
                 return Taken(False, len(values), (value,))
             stored[key] = (value + increment, expires)
             values.append(value + increment)
+        if len(stored) > 100_000:
+            self._prune(now)
+        return Taken(True, None, tuple(values))
+
+    def take_planned(self, buckets: Sequence[PlannedBucket], amounts: Sequence[int]) -> Taken:
+        """``take_now`` of the limiter's plans, as they are: each bucket takes
+        ``amounts[which]`` and requires room for one; no bucket tuples are built per call."""
+        now = time.monotonic()
+        stored = self._values
+        values: list[int] = []
+        for key, which, limit, ttl_ms in buckets:
+            found = stored.get(key)
+            if found is None or found[1] <= now:  # a missing or expired bucket starts afresh
+                value, expires = 0, now + ttl_ms / 1000
+            else:
+                value, expires = found
+            if 0 < limit <= value:
+                for (earlier, taken, *_), after in zip(buckets, values, strict=False):
+                    stored[earlier] = (after - amounts[taken], stored[earlier][1])
+                return Taken(False, len(values), (value,))
+            value += amounts[which]
+            stored[key] = (value, expires)
+            values.append(value)
         if len(stored) > 100_000:
             self._prune(now)
         return Taken(True, None, tuple(values))

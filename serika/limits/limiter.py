@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from serika.clock import Clock
 from serika.errors import RateLimited, SerikaError
-from serika.limits.counters import BucketFields, Counters, InProcessCounters, Taken
+from serika.limits.counters import Counters, InProcessCounters, PlannedBucket, Taken
 from serika.limits.plans import Plan
 from serika.usage.store import UsageStore
 
@@ -47,16 +47,27 @@ _HEADER_NAMES = {
 
 
 class Admission(NamedTuple):
-    """What an admitted call carries: its ``x-ratelimit-*`` headers (raw pairs) and what it
-    reserved: ``(bucket key, amount, ttl in ms, "tokens" or "cost")`` to settle at the end."""
+    """What an admitted call carries: its ``x-ratelimit-*`` headers (raw pairs), the buckets
+    it reserved in (its plan's ``(index, key, ttl in ms, "tokens" or "cost")``: shared, not
+    built per call) and the tokens and cost it reserved there, to settle at the end."""
 
     raw_headers: Sequence[tuple[bytes, bytes]] = ()
-    reservations: Sequence[tuple[str, int, int, str]] = ()
+    reserved: Sequence[tuple[int, str, int, str]] = ()
+    tokens: int = 0
+    cost: int = 0
+
+    @property
+    def reservations(self) -> list[tuple[str, int, int, str]]:
+        """``(bucket key, amount, ttl in ms, "tokens" or "cost")`` for each reservation."""
+        return [
+            (key, self.cost if unit == _COST else self.tokens, ttl, unit)
+            for _, key, ttl, unit in self.reserved
+        ]
 
     @property
     def reserved_cost(self) -> int:
         """What the call reserved against the spending cap (micro-USD; 0 without a cap)."""
-        return sum(amount for _, amount, _, unit in self.reservations if unit == _COST)
+        return self.cost if any(unit == _COST for *_, unit in self.reserved) else 0
 
     @property
     def headers(self) -> dict[str, str]:
@@ -76,7 +87,7 @@ class _Plan(NamedTuple):
     begins: float
     ends: float  # the window's end, or the month's when sooner
     window_ends: float
-    buckets: tuple[tuple[str, int, int, int], ...]  # key, unit (_BY_*), limit, ttl_ms
+    buckets: tuple[PlannedBucket, ...]  # key, unit (_BY_*), limit, ttl_ms
     kinds: tuple[str, ...]  # what each bucket counts (refusals name it)
     # The buckets OpenAI's headers describe: index, limit, the x-ratelimit-limit-* pair, and
     # the names of the remaining and reset headers.
@@ -166,10 +177,11 @@ class Limiter:
         self._window = window_seconds
         self._seeded: set[tuple[str, str]] = set()  # (user id, month) started from the database
         # In-process counters never wait: take without a coroutine.
-        self._take_now: Callable[[Sequence[BucketFields]], Taken] | None = None
+        self._take_planned: Callable[[Sequence[PlannedBucket], Sequence[int]], Taken] | None
+        self._take_planned = None
         self._take_one: Callable[[str, int, int], tuple[bool, int, int]] | None = None
         if isinstance(counters, InProcessCounters):  # these never wait: no coroutine needed
-            self._take_now = counters.take_now
+            self._take_planned = counters.take_planned
             self._take_one = counters.take_one
         # x-ratelimit-reset values of window buckets, by whole seconds left ("1s" at least).
         self._resets = [f"{max(1, seconds)}s".encode() for seconds in range(window_seconds + 2)]
@@ -230,9 +242,12 @@ class Limiter:
         if not plan.buckets:
             return _NOTHING_COUNTED
         amounts = (1, tokens, cost)
-        buckets = [(key, amounts[unit], 1, limit, ttl) for key, unit, limit, ttl in plan.buckets]
-        take_now = self._take_now
-        taken = take_now(buckets) if take_now is not None else await self._counters.take(buckets)
+        take_planned = self._take_planned
+        if take_planned is not None:  # in-process: straight from the plan, nothing to await
+            taken = take_planned(plan.buckets, amounts)
+        else:
+            buckets = [(k, amounts[unit], 1, limit, ttl) for k, unit, limit, ttl in plan.buckets]
+            taken = await self._counters.take(buckets)
         window_ttl = plan.window_ttl(epoch)
         if not taken.admitted:
             failed = taken.failed or 0
@@ -244,8 +259,7 @@ class Limiter:
             value = values[n]
             remaining = b"%d" % (limit - value if value < limit else 0)
             headers += (limit_pair, (remaining_name, remaining), (reset_name, reset))
-        reservations = [(key, buckets[n][1], ttl, unit) for n, key, ttl, unit in plan.reserved]
-        return Admission(headers, reservations)
+        return Admission(headers, plan.reserved, tokens, cost)
 
     def _window_specs(
         self, caller: Caller, epoch: float
@@ -305,12 +319,13 @@ class Limiter:
     def settle(self, admission: Admission, tokens: int, cost: int) -> None:
         """Replace each reservation by what was really used (no waiting: in-process counters
         apply it at once, Redis sends it with the next decision or within 50 ms)."""
-        if not admission.reservations:
+        if not admission.reserved:
             return
+        tokens_delta, cost_delta = tokens - admission.tokens, cost - admission.cost
         deltas = [
             (key, delta, ttl)
-            for key, reserved, ttl, unit in admission.reservations
-            if (delta := (cost if unit == _COST else tokens) - reserved)
+            for _, key, ttl, unit in admission.reserved
+            if (delta := cost_delta if unit == _COST else tokens_delta)
         ]
         if deltas:
             self._counters.adjust_soon(deltas)

@@ -81,3 +81,23 @@ def test_requests_per_window_carry_openai_headers_and_refuse_with_retry_after() 
         assert (await limits.admit(CALLER)).headers["x-ratelimit-remaining-requests"] == "1"
 
     asyncio.run(scenario())
+
+
+def test_a_call_refused_by_its_allowance_takes_nothing_from_its_other_buckets() -> None:
+    clock = SettableClock(datetime(2026, 11, 27, 12, 0, 10, tzinfo=UTC))
+    limits = limiter(clock, Plan(3, 0, 100, 10))
+
+    async def scenario() -> None:
+        admission = await limits.admit(CALLER, tokens=100, metered=True)
+        assert admission.headers["x-ratelimit-remaining-requests"] == "2"
+        for _ in range(3):  # the month is used up: refused after the request bucket took one
+            with pytest.raises(QuotaExceeded):
+                await limits.admit(CALLER, tokens=1, metered=True)
+        limits.settle(admission, 40, 0)  # it used 40 of the 100 it reserved
+        admission = await limits.admit(CALLER, tokens=60, metered=True)
+        assert admission.headers["x-ratelimit-remaining-requests"] == "1"
+        assert (await limits.admit(CALLER)).headers["x-ratelimit-remaining-requests"] == "0"
+        with pytest.raises(RateLimited):
+            await limits.admit(CALLER, tokens=1, metered=True)
+
+    asyncio.run(scenario())
