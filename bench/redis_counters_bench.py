@@ -48,20 +48,35 @@ WINDOW_TTL = 60_000
 MONTH_TTL = 30 * 86_400_000
 
 
-def load_baseline(rev: str) -> type[Any]:
+def _module_at(rev: str, path: str, name: str, replace: tuple[str, str] = ("", "")) -> Any:
+    """``path`` as it was at ``rev``, loaded as the module ``name``."""
     source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{rev}:serika/limits/redis_counters.py"],
+        ["git", "-C", str(ROOT), "show", f"{rev}:{path}"],
         check=True,
         capture_output=True,
         text=True,
-    ).stdout
+    ).stdout.replace(*replace)
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as file:
         file.write(source)
-    spec = importlib.util.spec_from_file_location("baseline_redis_counters", file.name)
+    spec = importlib.util.spec_from_file_location(name, file.name)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     os.unlink(file.name)
+    return module
+
+
+def load_baseline(rev: str) -> type[Any]:
+    """The baseline's ``RedisCounters``, with the counter types of its own revision (its
+    ``Taken`` had a field more than today's)."""
+    _module_at(rev, "serika/limits/counters.py", "baseline_counters")
+    module = _module_at(
+        rev,
+        "serika/limits/redis_counters.py",
+        "baseline_redis_counters",
+        ("from serika.limits.counters import", "from baseline_counters import"),
+    )
     return module.RedisCounters  # type: ignore[no-any-return]
 
 
@@ -164,7 +179,7 @@ class NoCounters:
         self.url, self.prefix = url, prefix
 
     async def take(self, buckets: Sequence[Bucket]) -> Taken:
-        return Taken(True, None, (1,) * len(buckets), (1,) * len(buckets))
+        return Taken(True, None, (1,) * len(buckets))
 
     def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
         return None
