@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import httptools
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 from uvicorn.protocols.utils import (
@@ -53,12 +54,17 @@ DISCONNECT_EXTENSION = "serika.on_disconnect"
 # The scope extension that hands over a request body that has already arrived whole.
 BODY_EXTENSION = "serika.whole_body"
 _KNOWN_NAMES_MAX = 1024
+# Request headers noted as they are parsed.
+_NOTED = frozenset((b"expect", b"x-forwarded-for", b"x-forwarded-proto"))
+# The answer's headers that frame it or end the connection.
+_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 
 
 class _Exchange:
     """One request and its answer on a connection: the ``receive`` and ``send`` of ASGI."""
 
     __slots__ = (
+        "app",
         "body",
         "body_done",
         "chunked",
@@ -77,9 +83,15 @@ class _Exchange:
     )
 
     def __init__(
-        self, protocol: ServerProtocol, scope: dict[str, Any], keep_alive: bool, expect: bool
+        self,
+        protocol: ServerProtocol,
+        scope: dict[str, Any],
+        keep_alive: bool,
+        expect: bool,
+        app: Any,
     ) -> None:
         self.protocol = protocol
+        self.app = app
         self.scope = scope
         self.keep_alive = keep_alive
         self.continue_wanted = expect
@@ -218,19 +230,22 @@ class _Exchange:
         closing = False
         known = protocol.known_names
         for name, value in headers:
-            if name not in known:
+            lowered = known.get(name)
+            if lowered is None:
                 if not _NAME.match(name):
                     raise RuntimeError("Invalid HTTP header name.")
+                lowered = name.lower()
                 if len(known) < _KNOWN_NAMES_MAX:
-                    known.add(name)
-            lowered = name.lower()
-            if lowered == b"content-length" and length is None:
-                length = int(value)
-            elif lowered == b"transfer-encoding" and value.lower() == b"chunked":
-                self.chunked = True
-            elif lowered == b"connection" and b"close" in value.lower():
-                self.keep_alive = False
-                closing = True
+                    known[name] = lowered
+            if lowered in _FRAMING:
+                if lowered == b"content-length":
+                    if length is None:
+                        length = int(value)
+                elif lowered == b"transfer-encoding":
+                    self.chunked = self.chunked or value.lower() == b"chunked"
+                elif b"close" in value.lower():  # connection
+                    self.keep_alive = False
+                    closing = True
             lines += (lowered, b": ", value, b"\r\n")
             count += 1
         if not self.keep_alive and not closing:
@@ -282,6 +297,9 @@ class ServerProtocol(asyncio.Protocol):
         if not config.loaded:
             config.load()
         self.app = config.loaded_app
+        # uvicorn's proxy-header middleware changes nothing in a request without X-Forwarded-*
+        # headers, and those skip it.
+        self.direct_app = self.app.app if type(self.app) is ProxyHeadersMiddleware else self.app
         self.loop = _loop or asyncio.get_event_loop()
         self.server_state = server_state
         self.app_state = app_state
@@ -290,7 +308,7 @@ class ServerProtocol(asyncio.Protocol):
         self.root_path: str = config.root_path
         self.keep_alive_seconds: float = config.timeout_keep_alive
         self.access_log = bool(config.access_log) and _ACCESS.hasHandlers()
-        self.known_names: set[bytes] = set()
+        self.known_names: dict[bytes, bytes] = {}  # valid header names: their lower case
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport = cast(asyncio.Transport, None)
         self.server: tuple[str, int | None] | None = None
@@ -306,6 +324,7 @@ class ServerProtocol(asyncio.Protocol):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._expect = False
+        self._forwarded = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -353,14 +372,18 @@ class ServerProtocol(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._expect = False
+        self._forwarded = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
-        if name == b"expect" and value.lower() == b"100-continue":
-            self._expect = True
+        if name in _NOTED:
+            if name != b"expect":
+                self._forwarded = True
+            elif value.lower() == b"100-continue":
+                self._expect = True
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -387,7 +410,8 @@ class ServerProtocol(asyncio.Protocol):
             "state": self.app_state.copy(),
         }
         keep_alive = version != "1.0" and parser.should_keep_alive()
-        exchange = _Exchange(self, scope, keep_alive, self._expect)
+        app = self.app if self._forwarded else self.direct_app
+        exchange = _Exchange(self, scope, keep_alive, self._expect, app)
         if self.exchange is None or self.exchange.response_complete:
             self.exchange = exchange
             self._run(exchange)
@@ -454,7 +478,7 @@ class ServerProtocol(asyncio.Protocol):
 
     async def _serve(self, exchange: _Exchange) -> None:
         try:
-            result = await self.app(exchange.scope, exchange.receive, exchange.send)
+            result = await exchange.app(exchange.scope, exchange.receive, exchange.send)
         except BaseException as error:
             _LOG.error("Exception in ASGI application\n", exc_info=error)
             if not exchange.response_started:

@@ -320,3 +320,21 @@ def test_a_body_that_arrived_whole_is_handed_over_once_and_one_still_coming_is_r
 
     AFTER_ANSWER.clear()
     run(whole_body_echo, scenario)
+
+
+def test_forwarded_headers_from_a_trusted_proxy_name_the_client_and_others_change_nothing() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await answer(send, 200, b"%s %s" % (scope["client"][0].encode(), scope["scheme"].encode()))
+
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        writer.write(
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.7\r\n"
+            b"X-Forwarded-Proto: https\r\n\r\n"
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        assert (await read_answer(reader))[2] == b"203.0.113.7 https"
+        assert (await read_answer(reader))[2] == b"127.0.0.1 http"
+        writer.close()
+
+    run(app, scenario, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
