@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
+from starlette.types import ASGIApp
 
 from serika.clock import Clock
 from serika.config import Settings
@@ -81,16 +83,33 @@ def create_app(
         *api_mounts,
         *dashboard.routes(),
     ]
-    return Starlette(
+    return _Serika(
+        api_mounts,
+        settings.max_body_bytes,
         routes=routes,
-        middleware=[
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
-            Middleware(ApiEdge, routes=api_mounts),  # adds SecurityHeaders' pairs itself
-            Middleware(dashboard.SecurityHeaders),
-        ],
+        middleware=[Middleware(dashboard.SecurityHeaders)],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )
+
+
+class _Serika(Starlette):
+    """Starlette with the body size limit and the API edge in front of its error middleware.
+
+    The edge answers its endpoints' exceptions itself (as the exception handlers would) and
+    adds the security headers' pairs; everything else goes on through the error middleware,
+    the security headers and the router as before. Only the edge's calls skip a layer, and the
+    wrapper that layer puts around every ``send``.
+    """
+
+    def __init__(self, api_mounts: Sequence[BaseRoute], max_body_bytes: int, **kwargs: Any) -> None:
+        self._api_mounts = api_mounts
+        self._max_body_bytes = max_body_bytes
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        rest = super().build_middleware_stack()
+        return BodySizeLimit(ApiEdge(rest, self._api_mounts), self._max_body_bytes)
 
 
 def app_from_environment() -> Starlette:
