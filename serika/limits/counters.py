@@ -37,6 +37,12 @@ class Taken(NamedTuple):
 class Counters(Protocol):
     async def take(self, buckets: Sequence[BucketFields]) -> Taken: ...
 
+    async def take_amounts(
+        self, buckets: tuple[PlannedBucket, ...], amounts: Sequence[int]
+    ) -> Taken:
+        """``take`` for the buckets of a limiter's plan, the same tuple for a whole window:
+        each ``(key, which, limit, ttl_ms)`` takes ``amounts[which]`` and requires one."""
+
     def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
         """Settle ``(key, delta, ttl_ms)`` adjustments without waiting: applied now, or sent
         in the background (settling a finished call is on no caller's path). Needs a running
@@ -62,6 +68,11 @@ class InProcessCounters:
 
     async def take(self, buckets: Sequence[BucketFields]) -> Taken:
         return self.take_now(buckets)
+
+    async def take_amounts(
+        self, buckets: tuple[PlannedBucket, ...], amounts: Sequence[int]
+    ) -> Taken:
+        return self.take_planned(buckets, amounts)
 
     def take_now(self, buckets: Sequence[BucketFields]) -> Taken:
         """``take`` without the coroutine: nothing here waits. (Buckets are unpacked as the

@@ -243,11 +243,10 @@ class Limiter:
             return _NOTHING_COUNTED
         amounts = (1, tokens, cost)
         take_planned = self._take_planned
-        if take_planned is not None:  # in-process: straight from the plan, nothing to await
+        if take_planned is not None:  # in-process: nothing to await
             taken = take_planned(plan.buckets, amounts)
         else:
-            buckets = [(k, amounts[unit], 1, limit, ttl) for k, unit, limit, ttl in plan.buckets]
-            taken = await self._counters.take(buckets)
+            taken = await self._counters.take_amounts(plan.buckets, amounts)
         window_ttl = plan.window_ttl(epoch)
         if not taken.admitted:
             failed = taken.failed or 0

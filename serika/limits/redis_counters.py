@@ -9,6 +9,10 @@ settlement): a timer set when a batch starts sends what no take has carried by t
 timer per 50 ms, not one per request); a ``seed`` sends the batch first, and ``close`` sends
 what is left. Settlements that fail are logged and lost (as a failed settle always was). A take
 that cannot reach Redis raises ``CountersUnavailable`` (503) within the client's timeout.
+
+A limiter's plan keeps the same buckets for a whole rate window: ``take_amounts`` packs their
+keys, limits and ttls once per plan, and a call packs only its amounts (and the settlements
+it carries).
 """
 
 from __future__ import annotations
@@ -17,50 +21,64 @@ import asyncio
 import logging
 import struct
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from serika.errors import SerikaError
-from serika.limits.counters import BucketFields, Taken
+from serika.limits.counters import BucketFields, PlannedBucket, Taken
 from serika.limits.resp import RespClient, RespConnectionError, RespError, Script, bulk, pack
 
 log = logging.getLogger(__name__)
 
-# KEYS: n buckets to take from, then buckets to settle. ARGV[1]: the numbers, packed as
+# KEYS: n buckets to take from, then buckets to settle. The numbers are packed as
 # little-endian doubles (one struct.pack instead of a decimal string per number; exact for
-# integers up to 2^53): n; increment, required, limit and ttl_ms for each bucket taken from;
-# delta and ttl_ms for each bucket settled. Settlements are applied first, then the take: all
-# or nothing over its n buckets. A bucket gets its expiry when an increment creates it (its
-# value is then the increment); the ttl passed is always the time to the bucket's natural end
-# (its window's or its month's), so setting it again when a value happens to equal the
-# increment changes nothing.
+# integers up to 2^53). ARGV[1], what changes from call to call: n; the increment of each
+# bucket taken from; delta and ttl_ms for each bucket settled. ARGV[2], what a limiter's plan
+# keeps for a whole window (packed once): required, limit and ttl_ms for each bucket taken
+# from. Settlements are applied first, then the take: all or nothing over its n buckets. A
+# bucket gets its expiry when an increment creates it (its value is then the increment); the
+# ttl passed is always the time to the bucket's natural end (its window's or its month's), so
+# setting it again when a value happens to equal the increment changes nothing.
 _TAKE = """
 local spec = {struct.unpack('<' .. string.rep('d', #ARGV[1] / 8), ARGV[1])}
 local function int(x) return string.format('%d', x) end
 local n = spec[1]
-local s = 4 * n + 2
+local s = n + 2
 for i = n + 1, #KEYS do
   if redis.call('INCRBY', KEYS[i], int(spec[s])) == spec[s] then
     redis.call('PEXPIRE', KEYS[i], int(spec[s + 1]))
   end
   s = s + 2
 end
+if n == 0 then return {0} end
+local fixed = {struct.unpack('<' .. string.rep('d', #ARGV[2] / 8), ARGV[2])}
 local out = {0}
 for i = 1, n do
-  local a = 4 * i - 2
-  local increment = spec[a]
+  local increment = spec[i + 1]
   local v = redis.call('INCRBY', KEYS[i], int(increment))
-  local limit = spec[a + 2]
-  if limit > 0 and v - increment + spec[a + 1] > limit then
-    for j = 1, i - 1 do redis.call('DECRBY', KEYS[j], int(spec[4 * j - 2])) end
+  local limit = fixed[3 * i - 1]
+  if limit > 0 and v - increment + fixed[3 * i - 2] > limit then
+    for j = 1, i - 1 do redis.call('DECRBY', KEYS[j], int(spec[j + 1])) end
     if v == increment then redis.call('DEL', KEYS[i])
     else redis.call('DECRBY', KEYS[i], int(increment)) end
     return {i, v - increment}
   end
-  if v == increment then redis.call('PEXPIRE', KEYS[i], int(spec[a + 3])) end
+  if v == increment then redis.call('PEXPIRE', KEYS[i], int(fixed[3 * i])) end
   out[i + 1] = v
 end
 return out
 """
+
+
+class _Prepared(NamedTuple):
+    """Buckets to take from, packed for the script: their keys as bulk strings back to back,
+    how many, and ARGV[2] (each one's required, limit and ttl_ms)."""
+
+    keys: bytes
+    how_many: int
+    fixed: bytes
+
+
+_NO_BUCKETS = _Prepared(b"", 0, bulk(b""))
 
 
 class CountersUnavailable(SerikaError):
@@ -91,12 +109,42 @@ class RedisCounters:
         self._settle_delay = settle_delay
         self._keys: dict[str, bytes] = {}  # bucket key -> its prefixed key, packed
         self._doubles: dict[int, struct.Struct] = {}  # how many numbers -> their packer
+        # A limiter plan's buckets -> them packed, and which of the call's amounts each takes
+        self._plans: dict[tuple[PlannedBucket, ...], tuple[_Prepared, tuple[int, ...]]] = {}
         self._batch: dict[str, list[int]] = {}  # bucket key -> [delta, ttl_ms]
         self._timer: asyncio.TimerHandle | None = None
         self._settling: set[asyncio.Future[Any]] = set()
 
     async def take(self, buckets: Sequence[BucketFields]) -> Taken:
-        command, settled = self._command(buckets)
+        fixed = [n for _, _, required, limit, ttl_ms in buckets for n in (required, limit, ttl_ms)]
+        prepared = self._prepared([bucket[0] for bucket in buckets], fixed)
+        return await self._take(prepared, [bucket[1] for bucket in buckets])
+
+    async def take_amounts(
+        self, buckets: tuple[PlannedBucket, ...], amounts: Sequence[int]
+    ) -> Taken:
+        """``take`` for the buckets of a limiter's plan (each takes ``amounts[which]`` and
+        requires room for one), packed once per plan rather than on every call."""
+        found = self._plans.get(buckets)
+        if found is None:
+            found = self._prepare(buckets)
+        prepared, which = found
+        return await self._take(prepared, [amounts[n] for n in which])
+
+    def _prepare(self, buckets: tuple[PlannedBucket, ...]) -> tuple[_Prepared, tuple[int, ...]]:
+        if len(self._plans) >= 50_000:  # plans name their window: most are soon unused
+            self._plans.clear()
+        fixed = [n for _, _, limit, ttl_ms in buckets for n in (1, limit, ttl_ms)]
+        prepared = self._prepared([bucket[0] for bucket in buckets], fixed)
+        found = self._plans[buckets] = (prepared, tuple(which for _, which, _, _ in buckets))
+        return found
+
+    def _prepared(self, keys: list[str], fixed: list[int]) -> _Prepared:
+        packed = b"".join(self._keys.get(key) or self._packed_key(key) for key in keys)
+        return _Prepared(packed, len(keys), bulk(self._pack(fixed)))
+
+    async def _take(self, prepared: _Prepared, increments: list[int]) -> Taken:
+        command, settled = self._command(prepared, increments)
         try:
             result = await self._script.run(command)
         except (RespConnectionError, RespError) as error:
@@ -139,30 +187,33 @@ class RedisCounters:
             await asyncio.wait(list(self._settling))
         await self._client.close()
 
-    def _command(self, buckets: Sequence[BucketFields]) -> tuple[bytes, int]:
-        """The script call taking from ``buckets``, carrying the batch of settlements; and how
-        many settlements it carries."""
-        keys = []
-        numbers = [len(buckets)]
-        for key, increment, required, limit, ttl_ms in buckets:
-            keys.append(self._keys.get(key) or self._packed_key(key))
-            numbers += (increment, required, limit, ttl_ms)
+    def _command(self, prepared: _Prepared, increments: list[int]) -> tuple[bytes, int]:
+        """The script call taking ``increments`` from the prepared buckets, carrying the batch
+        of settlements; and how many settlements it carries."""
+        numbers = [prepared.how_many, *increments]
+        keys = prepared.keys
+        count = prepared.how_many
         settled = 0
         if self._batch:  # the timer stays: cancelling and setting one per request cost more
             batch, self._batch = self._batch, {}
             settled = len(batch)
+            parts = [keys]
             for key, (delta, ttl_ms) in batch.items():
                 if delta:
-                    keys.append(self._keys.get(key) or self._packed_key(key))
+                    parts.append(self._keys.get(key) or self._packed_key(key))
                     numbers += (delta, ttl_ms)
-        doubles = self._doubles.get(len(numbers)) or self._doubles_of(len(numbers))
-        return self._script.command(keys, (bulk(doubles.pack(*numbers)),)), settled
+            keys = b"".join(parts)
+            count += len(parts) - 1
+        args = (bulk(self._pack(numbers)), prepared.fixed)
+        return self._script.command_of(count, keys, args), settled
 
-    def _doubles_of(self, count: int) -> struct.Struct:
-        packer = struct.Struct(f"<{count}d")
-        if len(self._doubles) < 64:
-            self._doubles[count] = packer
-        return packer
+    def _pack(self, numbers: list[int]) -> bytes:
+        packer = self._doubles.get(len(numbers))
+        if packer is None:
+            packer = struct.Struct(f"<{len(numbers)}d")
+            if len(self._doubles) < 64:
+                self._doubles[len(numbers)] = packer
+        return packer.pack(*numbers)
 
     def _packed_key(self, key: str) -> bytes:
         if len(self._keys) >= 50_000:  # keys name their window: most are soon unused
@@ -177,7 +228,7 @@ class RedisCounters:
     def _send_batch(self) -> None:
         """Send the batch on its own: a take of no bucket."""
         if self._batch:
-            command, count = self._command(())
+            command, count = self._command(_NO_BUCKETS, [])
             self._send(command, count)
 
     def _send(self, command: bytes, count: int, retried: bool = False) -> None:

@@ -276,17 +276,21 @@ class Script:
     def command(self, keys: Sequence[bytes], args: Sequence[bytes]) -> bytes:
         """The packed ``EVALSHA`` of keys and arguments already packed by ``bulk`` (callers
         on a hot path keep the bulk strings they reuse)."""
-        shape = (len(keys), len(args))
+        return self.command_of(len(keys), b"".join(keys), args)
+
+    def command_of(self, key_count: int, keys: bytes, args: Sequence[bytes]) -> bytes:
+        """``command`` of ``key_count`` keys already packed back to back."""
+        shape = (key_count, len(args))
         head = self._heads.get(shape)
         if head is None:
             head = b"*%d\r\n$7\r\nEVALSHA\r\n%s%s" % (
-                3 + len(keys) + len(args),
+                3 + key_count + len(args),
                 bulk(self.sha),
-                bulk(len(keys)),
+                bulk(key_count),
             )
             if len(self._heads) < 64:
                 self._heads[shape] = head
-        return head + b"".join(keys) + b"".join(args)
+        return head + keys + b"".join(args)
 
     async def run(self, command: bytes) -> Any:
         """Send a ``command`` of this script (queued before the first suspension)."""

@@ -130,3 +130,24 @@ def test_adjust_soon_settles_several_buckets_at_once(make_counters: type) -> Non
             await counters.close()
 
     run(scenario())
+
+
+def test_a_plans_buckets_take_the_amounts_they_name_all_or_nothing(make_counters: type) -> None:
+    async def scenario() -> None:
+        counters: Counters = make_counters()
+        # (key, which amount, limit, ttl_ms): one request, then tokens against two limits
+        plan = (("r", 0, 3, 60_000), ("t", 1, 100, 60_000), ("m", 1, 150, 60_000))
+        try:
+            taken = await counters.take_amounts(plan, (1, 60))
+            assert taken.admitted and taken.values == (1, 60, 60)
+            counters.adjust_soon([("t", -20, 60_000), ("m", -20, 60_000)])  # it used 40
+            taken = await counters.take_amounts(plan, (1, 70))
+            assert taken.admitted and taken.values == (2, 110, 110)
+            refused = await counters.take_amounts(plan, (1, 5))  # "t" has no room left
+            assert not refused.admitted and refused.failed == 1 and refused.values == (110,)
+            taken = await counters.take_amounts(plan[:1], (1,))  # the refusal took nothing
+            assert taken.values == (3,)
+        finally:
+            await counters.close()
+
+    run(scenario())
