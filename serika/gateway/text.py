@@ -147,9 +147,7 @@ class TextGateway:
         if not streaming:
             answer = await provider.complete(call)
             answer["model"] = requested
-            self._settle(
-                ticket, model, operation, body, answer.get("usage"), _answer_text(operation, answer)
-            )
+            self._settle(ticket, model, operation, body, answer.get("usage"), answer)
             return answer
         chunks = provider.stream(call)
         try:
@@ -218,7 +216,7 @@ class TextGateway:
             raise
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
-            self._settle(ticket, model, operation, body, usage, "".join(text))
+            self._settle(ticket, model, operation, body, usage, text)
             self._meter.close(ticket)
 
     def _settle(
@@ -228,15 +226,23 @@ class TextGateway:
         operation: Operation,
         body: dict[str, Any],
         usage: Any,
-        answer_text: str,
+        answered: dict[str, Any] | list[str],
     ) -> None:
+        """Set the call's tokens and cost: the provider's ``usage``, or (only when it gave
+        none) estimates from the prompt and what was ``answered`` (the answer, or the text of
+        a stream's chunks)."""
         numbers = _usage_numbers(usage)
         if numbers is not None:
             ticket.set_tokens(*numbers)
         else:
+            text = (
+                "".join(answered)
+                if isinstance(answered, list)
+                else _answer_text(operation, answered)
+            )
             ticket.set_tokens(
                 estimate_tokens(prompt_text(operation, body)),
-                estimate_tokens(answer_text),
+                estimate_tokens(text),
                 estimated=True,
             )
         ticket.cost_micro_usd = model.cost_micro_usd(
