@@ -72,13 +72,12 @@ class _Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         self.status = 0
-        self.headers: dict[str, str] = {}
+        self.raw_headers: list[tuple[bytes, bytes]] = []  # as received; decoded when asked
         self.head_done = False
         self.keep_alive = False
         self.complete = False
         self.received = False
         self.error: BaseException | None = None
-        self._framed = False
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._paused = False
@@ -97,7 +96,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.head_done and not self.complete and not self._framed and self.error is None:
+        if self.head_done and not self.complete and not self._framed() and self.error is None:
             self.complete = True  # an answer without a length ends with its connection
         elif not self.complete and self.error is None:
             self.error = UpstreamConnectionError("The provider closed the connection.")
@@ -105,15 +104,17 @@ class _Connection(asyncio.Protocol):
 
     # httptools
     def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
+        # Providers send a score of headers (ids, timings, their own rate limits) of which a
+        # call reads two or three: they are kept as they came, and decoded only when asked.
+        self.raw_headers.append((name, value))
+
+    def _framed(self) -> bool:
+        """Whether the answer says where it ends (a length, or chunks)."""
+        chunked = b"chunked" in (_header(self.raw_headers, b"transfer-encoding") or b"").lower()
+        return chunked or _header(self.raw_headers, b"content-length") is not None
 
     def on_headers_complete(self) -> None:
         self.status = self._parser.get_status_code()
-        self._framed = "content-length" in self.headers or "chunked" in self.headers.get(
-            "transfer-encoding", ""
-        )
         self.keep_alive = self._parser.should_keep_alive()  # llhttp forgets it at the end
         self.head_done = True
         self._wake()
@@ -183,6 +184,12 @@ class _Connection(asyncio.Protocol):
             waiter.set_result(None)
 
 
+def _header(raw: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The value of header ``name`` (lower case; repeats joined by commas), or None."""
+    found = [v for n, v in raw if len(n) == len(name) and n.lower() == name]
+    return b", ".join(found) if found else None
+
+
 def _time_out(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
@@ -199,14 +206,26 @@ class Response:
         self._deadline = deadline
         self._read = read
         self.status = connection.status
-        self.headers = connection.headers
+        self._raw = connection.raw_headers  # the connection's next answer gets a new list
+        self._headers: dict[str, str] | None = None
         self._done = False
-        encoding = self.headers.get("content-encoding", "identity").strip().lower()
-        self._decoder = None if encoding == "identity" else _decoder(encoding)
+        encoding = (_header(self._raw, b"content-encoding") or b"identity").strip().lower()
+        self._decoder = None if encoding == b"identity" else _decoder(encoding.decode("latin-1"))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers, names in lower case (a repeated header's values joined by commas)."""
+        if self._headers is None:
+            headers: dict[str, str] = {}
+            for name, value in self._raw:
+                key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+                headers[key] = f"{headers[key]}, {text}" if key in headers else text
+            self._headers = headers
+        return self._headers
 
     @property
     def content_length(self) -> int | None:
-        value = self.headers.get("content-length", "")
+        value = _header(self._raw, b"content-length") or b""
         return int(value) if value.isdigit() else None
 
     async def read(self, limit: int | None = None) -> bytes:

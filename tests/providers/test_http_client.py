@@ -140,7 +140,7 @@ def test_a_chunked_answer_is_handed_over_piece_by_piece_as_it_arrives() -> None:
 
 @pytest.mark.parametrize(
     "encoding, packed",
-    [(b"gzip", gzip.compress(b'{"packed": 1}')), (b"deflate", zlib.compress(b'{"packed": 1}'))],
+    [(b"gzip", gzip.compress(b'{"packed": 1}')), (b"Deflate", zlib.compress(b'{"packed": 1}'))],
 )
 def test_compressed_answers_are_decoded(encoding: bytes, packed: bytes) -> None:
     async def scenario() -> None:
@@ -148,6 +148,30 @@ def test_compressed_answers_are_decoded(encoding: bytes, packed: bytes) -> None:
         client = HttpClient(8, FAST)
         response = await client.request("GET", f"http://127.0.0.1:{port}/")
         assert await response.read() == b'{"packed": 1}'
+        await client.close()
+        server.close()
+
+    run(scenario)
+
+
+def test_headers_read_after_the_connection_went_on_to_another_answer_are_still_this_ones() -> None:
+    async def answer(seen: Seen, writer: asyncio.StreamWriter) -> bool:
+        number = len(seen.requests)
+        extra = b"X-Request-Id: %d\r\nSet-Cookie: a=%d\r\nSET-COOKIE: b=2\r\n" % (number, number)
+        return await fixed(b"one" * number, extra)(seen, writer)
+
+    async def scenario() -> None:
+        server, seen, port = await serve(answer)
+        client = HttpClient(1, FAST)
+        first = await client.request("GET", f"http://127.0.0.1:{port}/")
+        assert await first.read() == b"one"  # its connection is free for the next request
+        second = await client.request("GET", f"http://127.0.0.1:{port}/")
+        await second.read()
+        assert seen.connections == 1
+        assert first.headers["x-request-id"] == "1"  # names in lower case
+        assert first.headers["set-cookie"] == "a=1, b=2"  # repeats joined
+        assert first.content_length == 3
+        assert second.headers["x-request-id"] == "2" and second.content_length == 6
         await client.close()
         server.close()
 
