@@ -322,7 +322,10 @@ def test_a_body_that_arrived_whole_is_handed_over_once_and_one_still_coming_is_r
     run(whole_body_echo, scenario)
 
 
-def test_forwarded_headers_from_a_trusted_proxy_name_the_client_and_others_change_nothing() -> None:
+@pytest.mark.parametrize("trusted", [True, False])
+def test_forwarded_headers_from_a_trusted_proxy_name_the_client_and_others_change_nothing(
+    trusted: bool,
+) -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await answer(send, 200, b"%s %s" % (scope["client"][0].encode(), scope["scheme"].encode()))
 
@@ -333,8 +336,10 @@ def test_forwarded_headers_from_a_trusted_proxy_name_the_client_and_others_chang
             b"X-Forwarded-Proto: https\r\n\r\n"
             b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
         )
-        assert (await read_answer(reader))[2] == b"203.0.113.7 https"
+        forwarded = b"203.0.113.7 https" if trusted else b"127.0.0.1 http"
+        assert (await read_answer(reader))[2] == forwarded
         assert (await read_answer(reader))[2] == b"127.0.0.1 http"
         writer.close()
 
-    run(app, scenario, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    trusting = "127.0.0.1" if trusted else "10.0.0.1"
+    run(app, scenario, proxy_headers=True, forwarded_allow_ips=trusting)
