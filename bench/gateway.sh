@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The gateway benchmark: one stub upstream measured three ways, in one bounded run.
+# The gateway benchmark: one stub upstream measured four ways, in one bounded run.
 #
 #   direct      wrk -> bench/stub_upstream.py
+#   relay       wrk -> bench/byte_relay.py -> stub   (bytes copied, no HTTP: the hop itself)
 #   bare_proxy  wrk -> bench/bare_proxy.py -> stub   (aiohttp pass-through, nothing else)
 #   serika      wrk -> serika serve --workers 1 -> stub   (auth, permission, routing, metering)
 #
@@ -42,7 +43,7 @@ if [ "${BENCH_PIN:-1}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -g
   LOAD_CPU=${BENCH_LOAD_CPU:-1}
   ON_SERVER=(taskset -c "$SERVER_CPU")
   ON_LOAD=(taskset -c "$LOAD_CPU")
-  PINNING="proxy and Serika on CPU $SERVER_CPU; stub, wrk and stream client on CPU $LOAD_CPU"
+  PINNING="relay, proxy and Serika on CPU $SERVER_CPU; stub, wrk and stream client on CPU $LOAD_CPU"
 else
   ON_SERVER=()
   ON_LOAD=()
@@ -91,9 +92,9 @@ step() {
 }
 
 mkdir -p "$OUT"
-read -r STUB_PORT PROXY_PORT SERIKA_PORT < <("$PY" - <<'EOF'
+read -r STUB_PORT RELAY_PORT PROXY_PORT SERIKA_PORT < <("$PY" - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(3)]
+socks = [socket.socket() for _ in range(4)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
@@ -102,6 +103,7 @@ for s in socks:
 EOF
 )
 STUB=http://127.0.0.1:$STUB_PORT
+RELAY=http://127.0.0.1:$RELAY_PORT
 PROXY=http://127.0.0.1:$PROXY_PORT
 SERIKA=http://127.0.0.1:$SERIKA_PORT
 
@@ -112,6 +114,10 @@ echo "gateway bench: results in ${OUT#"$ROOT"/}; $PINNING"
 "${ON_LOAD[@]}" "$PY" bench/stub_upstream.py --port "$STUB_PORT" >"$OUT/stub.log" 2>&1 &
 STUB_PID=$!
 PIDS+=("$STUB_PID")
+"${ON_SERVER[@]}" "$PY" bench/byte_relay.py --port "$RELAY_PORT" \
+  --upstream "127.0.0.1:$STUB_PORT" >"$OUT/byte_relay.log" 2>&1 &
+RELAY_PID=$!
+PIDS+=("$RELAY_PID")
 "${ON_SERVER[@]}" "$PY" bench/bare_proxy.py --port "$PROXY_PORT" --upstream "$STUB" \
   >"$OUT/bare_proxy.log" 2>&1 &
 PROXY_PID=$!
@@ -134,28 +140,31 @@ PIDS+=("$SERIKA_PID")
 "${BENCH[@]}" wait "$STUB/healthz"
 "${BENCH[@]}" wait "$SERIKA/healthz"
 "${BENCH[@]}" wait "$PROXY/healthz"
+"${BENCH[@]}" wait "$RELAY/healthz"
 KEY=$("${BENCH[@]}" setup "$SERIKA")
 
 declare -A URL=(
   [direct]="$STUB/v1/chat/completions"
+  [relay]="$RELAY/v1/chat/completions"
   [bare_proxy]="$PROXY/v1/chat/completions"
   [serika]="$SERIKA/api/openai/v1/chat/completions"
 )
-declare -A AUTH=([direct]="" [bare_proxy]="" [serika]="$KEY")
+declare -A AUTH=([direct]="" [relay]="" [bare_proxy]="" [serika]="$KEY")
 # Whose CPU time per request to measure (the stub's, and the middle process's).
 declare -A CPU=(
   [direct]="--pid stub=$STUB_PID"
+  [relay]="--pid relay=$RELAY_PID --pid stub=$STUB_PID"
   [bare_proxy]="--pid proxy=$PROXY_PID --pid stub=$STUB_PID"
   [serika]="--pid serika=$SERIKA_PID --pid stub=$STUB_PID"
 )
 
 echo "non-streaming (wrk, $ROUNDS rounds of ${DURATION} s runs, the targets taking turns):"
-for target in direct bare_proxy serika; do
+for target in direct relay bare_proxy serika; do
   step "${ON_LOAD[@]}" "${BENCH[@]}" wrk "$target" "${URL[$target]}" -c 32 -d "$WARMUP" \
     --key "${AUTH[$target]}"
 done
 for round in $(seq "$ROUNDS"); do
-  for target in direct bare_proxy serika; do
+  for target in direct relay bare_proxy serika; do
     for c in 1 32; do
       # shellcheck disable=SC2086 # CPU holds several words on purpose
       step "${ON_LOAD[@]}" "${BENCH[@]}" wrk "$target" "${URL[$target]}" -c "$c" \
@@ -166,7 +175,7 @@ done
 
 echo "streaming ($STREAMS sequential requests per target, the targets taking turns):"
 step timeout 600 "${ON_LOAD[@]}" "${BENCH[@]}" stream -n "$STREAMS" --out "$OUT" \
-  -t direct "${URL[direct]}" "" -t bare_proxy "${URL[bare_proxy]}" "" \
+  -t direct "${URL[direct]}" "" -t relay "${URL[relay]}" "" -t bare_proxy "${URL[bare_proxy]}" "" \
   -t serika "${URL[serika]}" "$KEY"
 
 if [ "$PROFILE" = 1 ]; then

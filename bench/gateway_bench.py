@@ -38,8 +38,13 @@ import aiohttp
 MODEL = "openai/gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "Hello!"}]
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "chat.lua"
-TARGETS = ("direct", "bare_proxy", "serika")
-LABELS = {"direct": "direct (stub)", "bare_proxy": "bare proxy", "serika": "Serika"}
+TARGETS = ("direct", "relay", "bare_proxy", "serika")
+LABELS = {
+    "direct": "direct (stub)",
+    "relay": "byte relay",
+    "bare_proxy": "bare proxy",
+    "serika": "Serika",
+}
 
 
 # --- readiness and setup -----------------------------------------------------------------
@@ -334,7 +339,7 @@ def machine() -> str:
     )
 
 
-MIDDLE = {"direct": "stub", "bare_proxy": "proxy", "serika": "serika"}
+MIDDLE = {"direct": "stub", "relay": "relay", "bare_proxy": "proxy", "serika": "serika"}
 
 
 def _cell(run: dict[str, Any], field: str, scale: float = 1e-3, digits: int = 2) -> str:
@@ -378,7 +383,7 @@ def report(directory: Path) -> str:
         *rows,
         "",
         "CPU-us/req is the least CPU time (user + system, all threads; over the rounds) the stub, "
-        "the bare proxy or "
+        "the byte relay, the bare proxy or "
         "the Serika worker spent per request at 32 connections. req/s over the rounds at 32 "
         "connections, min / median / max: "
         + ", ".join(
@@ -386,6 +391,7 @@ def report(directory: Path) -> str:
             f"{found[t]['c32'].get('rps_median', 0):.0f} / "
             f"{found[t]['c32'].get('rps_max', 0):.0f}"
             for t in TARGETS
+            if found[t]["c32"]
         )
         + ".",
         "",
@@ -413,6 +419,14 @@ def report(directory: Path) -> str:
         lines.append(
             f"- Added p50 latency over direct at 1 connection: {added:.3f} ms "
             f"(goal <= 0.300 ms): {verdict}"
+        )
+    relay = found["relay"]
+    if relay["c1"] and direct["c1"] and serika["c1"]:
+        hop = (relay["c1"]["p50_us"] - direct["c1"]["p50_us"]) / 1000
+        lines.append(
+            f"- A byte relay (no HTTP read) adds {hop:.3f} ms at 1 connection: the extra hop "
+            f"itself on this machine; Serika's work beyond it "
+            f"{(serika['c1']['p50_us'] - relay['c1']['p50_us']) / 1000:.3f} ms"
         )
     if bare["c1"] and direct["c1"] and serika["c1"]:
         floor = (bare["c1"]["p50_us"] - direct["c1"]["p50_us"]) / 1000
