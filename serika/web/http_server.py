@@ -12,7 +12,11 @@ and the head and the body of every answer written (and sent) separately. Here:
   ending each line, so no header can smuggle a line; a header name is checked once per
   connection and remembered;
 - a waiting ``receive`` is a plain future, and one keep-alive timer per connection re-arms
-  itself instead of a timer per request.
+  itself instead of a timer per request;
+- a request body that has already arrived whole can be taken in one piece (the
+  ``serika.whole_body`` scope extension) rather than as ASGI messages;
+- a request without ``X-Forwarded-*`` headers skips uvicorn's proxy-header middleware, which
+  would change nothing in it.
 
 The behaviour is uvicorn's: keep-alive and its timeout, ``Expect: 100-continue``, pipelined
 requests answered in order, request bodies streamed with back-pressure, chunked answers when
