@@ -1,8 +1,9 @@
 """CPU per limit decision of ``RedisCounters``: the redis-py one (from git) against this tree's.
 
-The gateway's metered request, without the gateway: ``--concurrency`` callers each loop
-``take`` over the three buckets a free-tier chat call counts (requests per key, tokens per
-account in the window, tokens this month), then settle the two token reservations as
+The gateway's metered request, without the gateway: ``--concurrency`` callers each loop a
+take over the three buckets a free-tier chat call counts (requests per key, tokens per
+account in the window, tokens this month; ``take_amounts`` of a plan's buckets, as the
+limiter calls it, where the implementation has it, else ``take``), then settle the two token reservations as
 ``Limiter.settle`` does: ``adjust_soon`` of two deltas (the redis-py baseline, which predates
 it, in a background task of ``adjust_many``, as the limiter did then). The
 implementations take turns round by round against the same real ``redis-server``; each run
@@ -44,7 +45,7 @@ from serika.limits.redis_counters import RedisCounters  # noqa: E402
 BASELINE_REV = "c775ace"  # main before the pipelined client: redis-py's asyncio client
 RESERVED = 40  # tokens reserved per call; settled to USED
 USED = 30
-WINDOW_TTL = 60_000
+WINDOW_TTL = 3_600_000  # longer than any run, under valgrind too: the check counts every take
 MONTH_TTL = 30 * 86_400_000
 
 
@@ -98,6 +99,8 @@ async def drive(counters: Counters, decisions: int, concurrency: int, users: int
             Bucket(f"t:{user}:1", RESERVED, 1, 10**12, WINDOW_TTL),
             Bucket(f"mt:{user}:202611", RESERVED, 1, 10**12, MONTH_TTL),
         ]
+        plan = tuple((b.key, 0 if b.increment == 1 else 1, b.limit, b.ttl_ms) for b in buckets)
+        take_amounts = getattr(counters, "take_amounts", None)
         deltas = [(buckets[1].key, USED - RESERVED, WINDOW_TTL)]
         deltas.append((buckets[2].key, USED - RESERVED, MONTH_TTL))
         settled: asyncio.Task[None] | None = None
@@ -107,7 +110,10 @@ async def drive(counters: Counters, decisions: int, concurrency: int, users: int
                 # as a keep-alive connection's next request comes after its answer: without
                 # this bound, redis-py's pool (100 connections) refuses the piling settles
                 await settled
-            taken = await counters.take(buckets)
+            if take_amounts is not None:  # as the limiter takes: a plan's buckets, its amounts
+                taken = await take_amounts(plan, (1, RESERVED))
+            else:
+                taken = await counters.take(buckets)
             assert taken.admitted
             adjust_soon = getattr(counters, "adjust_soon", None)
             if adjust_soon is not None:
