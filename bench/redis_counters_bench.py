@@ -3,9 +3,10 @@
 The gateway's metered request, without the gateway: ``--concurrency`` callers each loop a
 take over the three buckets a free-tier chat call counts (requests per key, tokens per
 account in the window, tokens this month; ``take_amounts`` of a plan's buckets, as the
-limiter calls it, where the implementation has it, else ``take``), then settle the two token reservations as
-``Limiter.settle`` does: ``adjust_soon`` of two deltas (the redis-py baseline, which predates
-it, in a background task of ``adjust_many``, as the limiter did then). The
+limiter calls it, where the implementation has it, else ``take``), then settle the two
+token reservations as ``Limiter.settle`` does: ``adjust_soon`` of two deltas (the redis-py
+baseline, which predates it, in a background task of ``adjust_many``, as the limiter did
+then). The
 implementations take turns round by round against the same real ``redis-server``; each run
 reports this process's CPU time (``time.process_time``: user + system) per decision, the
 wall-clock rate, and Redis's own CPU (``INFO cpu``) per decision. After each run the bucket
