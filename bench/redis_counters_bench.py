@@ -2,8 +2,8 @@
 
 The gateway's metered request, without the gateway: ``--concurrency`` callers each loop a
 take over the three buckets a free-tier chat call counts (requests per key, tokens per
-account in the window, tokens this month; ``take_amounts`` of a plan's buckets, as the
-limiter calls it, where the implementation has it, else ``take``), then settle the two
+account in the window, tokens this month; ``take_prepared`` of a plan's buckets prepared
+once, as the limiter takes, where the implementation has it, else ``take``), then settle the two
 token reservations as ``Limiter.settle`` does: ``adjust_soon`` of two deltas (the redis-py
 baseline, which predates it, in a background task of ``adjust_many``, as the limiter did
 then). The
@@ -101,7 +101,8 @@ async def drive(counters: Counters, decisions: int, concurrency: int, users: int
             Bucket(f"mt:{user}:202611", RESERVED, 1, 10**12, MONTH_TTL),
         ]
         plan = tuple((b.key, 0 if b.increment == 1 else 1, b.limit, b.ttl_ms) for b in buckets)
-        take_amounts = getattr(counters, "take_amounts", None)
+        prepare = getattr(counters, "prepare", None)
+        prepared = prepare(plan) if prepare is not None else None
         deltas = [(buckets[1].key, USED - RESERVED, WINDOW_TTL)]
         deltas.append((buckets[2].key, USED - RESERVED, MONTH_TTL))
         settled: asyncio.Task[None] | None = None
@@ -111,8 +112,8 @@ async def drive(counters: Counters, decisions: int, concurrency: int, users: int
                 # as a keep-alive connection's next request comes after its answer: without
                 # this bound, redis-py's pool (100 connections) refuses the piling settles
                 await settled
-            if take_amounts is not None:  # as the limiter takes: a plan's buckets, its amounts
-                taken = await take_amounts(plan, (1, RESERVED))
+            if prepared is not None:  # as the limiter takes: a plan's buckets, its amounts
+                taken = await counters.take_prepared(prepared, (1, RESERVED))
             else:
                 taken = await counters.take(buckets)
             assert taken.admitted

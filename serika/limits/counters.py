@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
 class Bucket(NamedTuple):
@@ -37,11 +37,13 @@ class Taken(NamedTuple):
 class Counters(Protocol):
     async def take(self, buckets: Sequence[BucketFields]) -> Taken: ...
 
-    async def take_amounts(
-        self, buckets: tuple[PlannedBucket, ...], amounts: Sequence[int]
-    ) -> Taken:
-        """``take`` for the buckets of a limiter's plan, the same tuple for a whole window:
-        each ``(key, which, limit, ttl_ms)`` takes ``amounts[which]`` and requires one."""
+    def prepare(self, buckets: tuple[PlannedBucket, ...]) -> Any:
+        """What taking from a limiter plan's buckets needs, worked out once per plan (a rate
+        window) instead of on every call."""
+
+    async def take_prepared(self, prepared: Any, amounts: Sequence[int]) -> Taken:
+        """``take`` from the buckets ``prepare`` made ready: each ``(key, which, limit,
+        ttl_ms)`` takes ``amounts[which]`` and requires room for one."""
 
     def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
         """Settle ``(key, delta, ttl_ms)`` adjustments without waiting: applied now, or sent
@@ -67,18 +69,9 @@ class InProcessCounters:
         return found
 
     async def take(self, buckets: Sequence[BucketFields]) -> Taken:
-        return self.take_now(buckets)
-
-    async def take_amounts(
-        self, buckets: tuple[PlannedBucket, ...], amounts: Sequence[int]
-    ) -> Taken:
-        return self.take_planned(buckets, amounts)
-
-    def take_now(self, buckets: Sequence[BucketFields]) -> Taken:
-        """``take`` without the coroutine: nothing here waits. (Buckets are unpacked as the
-        tuples they are: attribute access per field cost a third of the whole call.) Each
-        bucket is taken from as it is checked; a refusal, the rare case, gives back what the
-        buckets before it took."""
+        """(Buckets are unpacked as the tuples they are: attribute access per field cost a
+        third of the whole call.) Each bucket is taken from as it is checked; a refusal, the
+        rare case, gives back what the buckets before it took."""
         now = time.monotonic()
         stored = self._values
         values: list[int] = []
@@ -98,9 +91,18 @@ class InProcessCounters:
             self._prune(now)
         return Taken(True, None, tuple(values))
 
+    def prepare(self, buckets: tuple[PlannedBucket, ...]) -> tuple[PlannedBucket, ...]:
+        return buckets  # taken from as they are
+
+    async def take_prepared(
+        self, prepared: tuple[PlannedBucket, ...], amounts: Sequence[int]
+    ) -> Taken:
+        return self.take_planned(prepared, amounts)
+
     def take_planned(self, buckets: Sequence[PlannedBucket], amounts: Sequence[int]) -> Taken:
-        """``take_now`` of the limiter's plans, as they are: each bucket takes
-        ``amounts[which]`` and requires room for one; no bucket tuples are built per call."""
+        """``take_prepared`` without the coroutine (nothing here waits), for the limiter: each
+        bucket takes ``amounts[which]`` and requires room for one; no bucket tuples are built
+        per call."""
         now = time.monotonic()
         stored = self._values
         values: list[int] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from serika.clock import Clock
 from serika.errors import RateLimited, SerikaError
@@ -94,6 +94,7 @@ class _Plan(NamedTuple):
     counted: tuple[tuple[int, int, tuple[bytes, bytes], bytes, bytes], ...]
     # The buckets settled to the true usage when the call ends: index, key, ttl_ms, unit.
     reserved: tuple[tuple[int, str, int, str], ...]
+    prepared: Any  # the buckets as the counters take from them (``Counters.prepare``)
 
     def window_ttl(self, epoch: float) -> int:
         """Milliseconds from ``epoch`` until the rate window ends (at least 1)."""
@@ -101,14 +102,18 @@ class _Plan(NamedTuple):
 
 
 _Spec = tuple[str, str, int, int, int]  # key, kind, unit, limit, ttl_ms
+_TakePlanned = Callable[[Sequence[PlannedBucket], Sequence[int]], Taken]
 
 
-def _plan_of(specs: Sequence[_Spec], begins: float, ends: float, window_ends: float) -> _Plan:
+def _plan_of(
+    specs: Sequence[_Spec], begins: float, ends: float, window_ends: float, counters: Counters
+) -> _Plan:
+    buckets = tuple((key, unit, limit, ttl) for key, _, unit, limit, ttl in specs)
     return _Plan(
         begins,
         ends,
         window_ends,
-        tuple((key, unit, limit, ttl) for key, _, unit, limit, ttl in specs),
+        buckets,
         tuple(kind for _, kind, _, _, _ in specs),
         tuple(
             (n, limit, (_HEADER_NAMES[kind][0], b"%d" % limit), *_HEADER_NAMES[kind][1:])
@@ -120,6 +125,7 @@ def _plan_of(specs: Sequence[_Spec], begins: float, ends: float, window_ends: fl
             for n, (key, kind, unit, _, ttl) in enumerate(specs)
             if kind != _REQUESTS
         ),
+        counters.prepare(buckets),
     )
 
 
@@ -177,8 +183,7 @@ class Limiter:
         self._window = window_seconds
         self._seeded: set[tuple[str, str]] = set()  # (user id, month) started from the database
         # In-process counters never wait: take without a coroutine.
-        self._take_planned: Callable[[Sequence[PlannedBucket], Sequence[int]], Taken] | None
-        self._take_planned = None
+        self._take_planned: _TakePlanned | None = None
         self._take_one: Callable[[str, int, int], tuple[bool, int, int]] | None = None
         if isinstance(counters, InProcessCounters):  # these never wait: no coroutine needed
             self._take_planned = counters.take_planned
@@ -246,7 +251,7 @@ class Limiter:
         if take_planned is not None:  # in-process: nothing to await
             taken = take_planned(plan.buckets, amounts)
         else:
-            taken = await self._counters.take_amounts(plan.buckets, amounts)
+            taken = await self._counters.take_prepared(plan.prepared, amounts)
         window_ttl = plan.window_ttl(epoch)
         if not taken.admitted:
             failed = taken.failed or 0
@@ -281,7 +286,8 @@ class Limiter:
         plan = self._plain.get(caller)
         if plan is None or not plan.begins <= epoch < plan.ends:
             _, _, begins, ends, _, specs = self._window_specs(caller, epoch)
-            plan = self._remember(self._plain, caller, _plan_of(specs, begins, ends, ends))
+            built = _plan_of(specs, begins, ends, ends, self._counters)
+            plan = self._remember(self._plain, caller, built)
         return plan
 
     async def _metered_plan(self, caller: Caller, epoch: float) -> _Plan:
@@ -305,7 +311,8 @@ class Limiter:
         if spend_limit is not None:
             key = f"ms:{user_id}:{month.name}"
             specs.append((key, _MONTH_SPEND, _BY_COST, max(1, spend_limit), month_ttl))
-        built = _plan_of(specs, max(begins, month.begins), min(ends, month.ends), ends)
+        valid = (max(begins, month.begins), min(ends, month.ends))
+        built = _plan_of(specs, *valid, ends, self._counters)
         return self._remember(self._metered, caller, built)
 
     @staticmethod

@@ -10,7 +10,7 @@ timer per 50 ms, not one per request); a ``seed`` sends the batch first, and ``c
 what is left. Settlements that fail are logged and lost (as a failed settle always was). A take
 that cannot reach Redis raises ``CountersUnavailable`` (503) within the client's timeout.
 
-A limiter's plan keeps the same buckets for a whole rate window: ``take_amounts`` packs their
+A limiter's plan keeps the same buckets for a whole rate window: ``prepare`` packs their
 keys, limits and ttls once per plan, and a call packs only its amounts (and the settlements
 it carries).
 """
@@ -109,8 +109,6 @@ class RedisCounters:
         self._settle_delay = settle_delay
         self._keys: dict[str, bytes] = {}  # bucket key -> its prefixed key, packed
         self._doubles: dict[int, struct.Struct] = {}  # how many numbers -> their packer
-        # A limiter plan's buckets -> them packed, and which of the call's amounts each takes
-        self._plans: dict[tuple[PlannedBucket, ...], tuple[_Prepared, tuple[int, ...]]] = {}
         self._batch: dict[str, list[int]] = {}  # bucket key -> [delta, ttl_ms]
         self._timer: asyncio.TimerHandle | None = None
         self._settling: set[asyncio.Future[Any]] = set()
@@ -120,24 +118,18 @@ class RedisCounters:
         prepared = self._prepared([bucket[0] for bucket in buckets], fixed)
         return await self._take(prepared, [bucket[1] for bucket in buckets])
 
-    async def take_amounts(
-        self, buckets: tuple[PlannedBucket, ...], amounts: Sequence[int]
-    ) -> Taken:
-        """``take`` for the buckets of a limiter's plan (each takes ``amounts[which]`` and
-        requires room for one), packed once per plan rather than on every call."""
-        found = self._plans.get(buckets)
-        if found is None:
-            found = self._prepare(buckets)
-        prepared, which = found
-        return await self._take(prepared, [amounts[n] for n in which])
-
-    def _prepare(self, buckets: tuple[PlannedBucket, ...]) -> tuple[_Prepared, tuple[int, ...]]:
-        if len(self._plans) >= 50_000:  # plans name their window: most are soon unused
-            self._plans.clear()
+    def prepare(self, buckets: tuple[PlannedBucket, ...]) -> tuple[_Prepared, tuple[int, ...]]:
+        """A limiter plan's buckets packed for the script, and which of a call's amounts each
+        takes (the limiter keeps this with its plan, for the whole window)."""
         fixed = [n for _, _, limit, ttl_ms in buckets for n in (1, limit, ttl_ms)]
         prepared = self._prepared([bucket[0] for bucket in buckets], fixed)
-        found = self._plans[buckets] = (prepared, tuple(which for _, which, _, _ in buckets))
-        return found
+        return prepared, tuple(which for _, which, _, _ in buckets)
+
+    async def take_prepared(
+        self, prepared: tuple[_Prepared, tuple[int, ...]], amounts: Sequence[int]
+    ) -> Taken:
+        packed, which = prepared
+        return await self._take(packed, [amounts[n] for n in which])
 
     def _prepared(self, keys: list[str], fixed: list[int]) -> _Prepared:
         packed = b"".join(self._keys.get(key) or self._packed_key(key) for key in keys)

@@ -1,4 +1,8 @@
-"""A pure ASGI middleware that refuses bodies over the configured size with a 413."""
+"""A pure ASGI middleware that refuses bodies over the configured size with a 413.
+
+A body with a ``Content-Length`` is judged by it before anything is read (the server then
+hands over exactly that many bytes); one without (chunked) is counted as it comes in.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,6 @@ class BodySizeLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        length_checked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -33,11 +36,13 @@ class BodySizeLimit:
                 if too_large:
                     await error_response(self._error())(scope, receive, send)
                     return
-                length_checked = True
-        # A body without a valid length (chunked) is counted below as it comes: it must not
-        # be handed over whole (the server's ``serika.whole_body``), past the count.
+                # The server hands over exactly that many bytes: nothing left to count.
+                await self.app(scope, receive, send)
+                return
+        # A body without a valid length (chunked) is counted as it comes: it must not be
+        # handed over whole (the server's ``serika.whole_body``), past the count.
         extensions = scope.get("extensions")
-        if not length_checked and extensions and BODY_EXTENSION in extensions:
+        if extensions and BODY_EXTENSION in extensions:
             scope["extensions"] = {k: v for k, v in extensions.items() if k != BODY_EXTENSION}
         seen = 0
 

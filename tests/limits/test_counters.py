@@ -138,14 +138,16 @@ def test_a_plans_buckets_take_the_amounts_they_name_all_or_nothing(make_counters
         # (key, which amount, limit, ttl_ms): one request, then tokens against two limits
         plan = (("r", 0, 3, 60_000), ("t", 1, 100, 60_000), ("m", 1, 150, 60_000))
         try:
-            taken = await counters.take_amounts(plan, (1, 60))
+            prepared = counters.prepare(plan)  # once per plan, as the limiter does
+            taken = await counters.take_prepared(prepared, (1, 60))
             assert taken.admitted and taken.values == (1, 60, 60)
             counters.adjust_soon([("t", -20, 60_000), ("m", -20, 60_000)])  # it used 40
-            taken = await counters.take_amounts(plan, (1, 70))
+            taken = await counters.take_prepared(prepared, (1, 70))
             assert taken.admitted and taken.values == (2, 110, 110)
-            refused = await counters.take_amounts(plan, (1, 5))  # "t" has no room left
+            refused = await counters.take_prepared(prepared, (1, 5))  # "t" has no room left
             assert not refused.admitted and refused.failed == 1 and refused.values == (110,)
-            taken = await counters.take_amounts(plan[:1], (1,))  # the refusal took nothing
+            requests_only = counters.prepare(plan[:1])
+            taken = await counters.take_prepared(requests_only, (1,))  # the refusal took nothing
             assert taken.values == (3,)
         finally:
             await counters.close()
