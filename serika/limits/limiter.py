@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from serika.clock import Clock
 from serika.errors import RateLimited, SerikaError
+from serika.header_lines import RawHeaders, pairs_of
 from serika.limits.counters import Counters, InProcessCounters, PlannedBucket, Taken
 from serika.limits.plans import Plan
 from serika.usage.store import UsageStore
@@ -35,26 +36,34 @@ class Caller(NamedTuple):  # built on every request: a tuple is the cheapest rec
     spend_limit_micro_usd: int | None
 
 
-RawHeaders = list[tuple[bytes, bytes]]
-_HEADER_NAMES = {
-    kind: (
-        f"x-ratelimit-limit-{kind}".encode(),
-        f"x-ratelimit-remaining-{kind}".encode(),
-        f"x-ratelimit-reset-{kind}".encode(),
-    )
-    for kind in ("requests", "tokens")
-}
+_HEADED_KINDS = ("requests", "tokens")  # the buckets OpenAI's x-ratelimit-* headers describe
+
+
+def _header_lines(kind: str, limit: int) -> bytes:
+    """The ``x-ratelimit-*`` lines of a bucket, to be filled in with ``%`` (what remains, and
+    the reset time)."""
+    return (
+        f"x-ratelimit-limit-{kind}: {limit}\r\nx-ratelimit-remaining-{kind}: %d\r\n"
+        f"x-ratelimit-reset-{kind}: %s\r\n"
+    ).encode()
 
 
 class Admission(NamedTuple):
-    """What an admitted call carries: its ``x-ratelimit-*`` headers (raw pairs), the buckets
-    it reserved in (its plan's ``(index, key, ttl in ms, "tokens" or "cost")``: shared, not
-    built per call) and the tokens and cost it reserved there, to settle at the end."""
+    """What an admitted call carries: its ``x-ratelimit-*`` headers (as header lines, see
+    ``serika.web.head_lines``), the buckets it reserved in (its plan's ``(index, key, ttl in
+    ms, "tokens" or "cost")``: shared, not built per call), the tokens and cost it reserved
+    there, and its plan's settlement (as the counters settle it), to settle at the end."""
 
-    raw_headers: Sequence[tuple[bytes, bytes]] = ()
+    head: bytes = b""
+    lines: int = 0  # how many lines ``head`` has (the server checks it)
     reserved: Sequence[tuple[int, str, int, str]] = ()
     tokens: int = 0
     cost: int = 0
+    settling: Any = None
+
+    @property
+    def raw_headers(self) -> RawHeaders:
+        return pairs_of(self.head)
 
     @property
     def reservations(self) -> list[tuple[str, int, int, str]]:
@@ -71,7 +80,7 @@ class Admission(NamedTuple):
 
     @property
     def headers(self) -> dict[str, str]:
-        return {k.decode("latin-1"): v.decode("latin-1") for k, v in self.raw_headers}
+        return {k.decode("latin-1"): v.decode("latin-1") for k, v in pairs_of(self.head)}
 
 
 # What a bucket takes per call: one request, the call's tokens, or its cost.
@@ -89,12 +98,13 @@ class _Plan(NamedTuple):
     window_ends: float
     buckets: tuple[PlannedBucket, ...]  # key, unit (_BY_*), limit, ttl_ms
     kinds: tuple[str, ...]  # what each bucket counts (refusals name it)
-    # The buckets OpenAI's headers describe: index, limit, the x-ratelimit-limit-* pair, and
-    # the names of the remaining and reset headers.
-    counted: tuple[tuple[int, int, tuple[bytes, bytes], bytes, bytes], ...]
+    counted: tuple[tuple[int, int], ...]  # the buckets the headers describe: index, limit
+    head: bytes  # their header lines, to fill in (what remains and the reset of each)
+    lines: int  # how many
     # The buckets settled to the true usage when the call ends: index, key, ttl_ms, unit.
     reserved: tuple[tuple[int, str, int, str], ...]
     prepared: Any  # the buckets as the counters take from them (``Counters.prepare``)
+    settling: Any  # the reserved buckets as the counters settle them (None: none)
 
     def window_ttl(self, epoch: float) -> int:
         """Milliseconds from ``epoch`` until the rate window ends (at least 1)."""
@@ -102,30 +112,36 @@ class _Plan(NamedTuple):
 
 
 _Spec = tuple[str, str, int, int, int]  # key, kind, unit, limit, ttl_ms
-_TakePlanned = Callable[[Sequence[PlannedBucket], Sequence[int]], Taken]
+_TakePlanned = Callable[[Any, Sequence[int]], Taken]  # in-process take_planned
 
 
 def _plan_of(
     specs: Sequence[_Spec], begins: float, ends: float, window_ends: float, counters: Counters
 ) -> _Plan:
     buckets = tuple((key, unit, limit, ttl) for key, _, unit, limit, ttl in specs)
+    # settled with the deltas (tokens, cost): which is 0 for tokens, 1 for cost
+    settled = tuple(
+        (key, int(unit == _BY_COST), ttl) for key, kind, unit, _, ttl in specs if kind != _REQUESTS
+    )
+    counted = tuple(
+        (n, limit) for n, (_, kind, _, limit, _) in enumerate(specs) if kind in _HEADED_KINDS
+    )
     return _Plan(
         begins,
         ends,
         window_ends,
         buckets,
         tuple(kind for _, kind, _, _, _ in specs),
-        tuple(
-            (n, limit, (_HEADER_NAMES[kind][0], b"%d" % limit), *_HEADER_NAMES[kind][1:])
-            for n, (_, kind, _, limit, _) in enumerate(specs)
-            if kind in _HEADER_NAMES
-        ),
+        counted,
+        b"".join(_header_lines(specs[n][1], limit) for n, limit in counted),
+        3 * len(counted),
         tuple(
             (n, key, ttl, _COST if unit == _BY_COST else _TOKENS)
             for n, (key, kind, unit, _, ttl) in enumerate(specs)
             if kind != _REQUESTS
         ),
         counters.prepare(buckets),
+        counters.prepare_settlement(settled) if settled else None,
     )
 
 
@@ -227,10 +243,8 @@ class Limiter:
         admitted, value, ttl = take_one(key, limit, ttl_ms)
         if not admitted:
             raise self._refusal(_REQUESTS, limit, ttl)
-        _, _, limit_pair, remaining_name, reset_name = plan.counted[0]
         reset = self._reset_text(plan.window_ttl(epoch))
-        remaining = b"%d" % (limit - value if value < limit else 0)
-        return Admission([limit_pair, (remaining_name, remaining), (reset_name, reset)])
+        return Admission(plan.head % (limit - value if value < limit else 0, reset), plan.lines)
 
     async def admit(
         self, caller: Caller, *, tokens: int = 0, cost: int = 0, metered: bool = False
@@ -249,21 +263,24 @@ class Limiter:
         amounts = (1, tokens, cost)
         take_planned = self._take_planned
         if take_planned is not None:  # in-process: nothing to await
-            taken = take_planned(plan.buckets, amounts)
+            taken = take_planned(plan.prepared, amounts)
         else:
             taken = await self._counters.take_prepared(plan.prepared, amounts)
-        window_ttl = plan.window_ttl(epoch)
         if not taken.admitted:
             failed = taken.failed or 0
+            window_ttl = plan.window_ttl(epoch)
             raise self._refusal(plan.kinds[failed], plan.buckets[failed][2], window_ttl)
-        reset = self._reset_text(window_ttl)
+        # _reset_text(plan.window_ttl(epoch)), inline: whole seconds left, rounded up
+        seconds = int(plan.window_ends - epoch) + 1
+        resets = self._resets
+        reset = resets[seconds] if seconds < len(resets) else b"%ds" % seconds
         values = taken.values
-        headers: RawHeaders = []
-        for n, limit, limit_pair, remaining_name, reset_name in plan.counted:
+        fill: list[int | bytes] = []
+        for n, limit in plan.counted:
             value = values[n]
-            remaining = b"%d" % (limit - value if value < limit else 0)
-            headers += (limit_pair, (remaining_name, remaining), (reset_name, reset))
-        return Admission(headers, plan.reserved, tokens, cost)
+            fill += (limit - value if value < limit else 0, reset)
+        head = plan.head % tuple(fill)
+        return Admission(head, plan.lines, plan.reserved, tokens, cost, plan.settling)
 
     def _window_specs(
         self, caller: Caller, epoch: float
@@ -325,16 +342,11 @@ class Limiter:
     def settle(self, admission: Admission, tokens: int, cost: int) -> None:
         """Replace each reservation by what was really used (no waiting: in-process counters
         apply it at once, Redis sends it with the next decision or within 50 ms)."""
-        if not admission.reserved:
-            return
-        tokens_delta, cost_delta = tokens - admission.tokens, cost - admission.cost
-        deltas = [
-            (key, delta, ttl)
-            for _, key, ttl, unit in admission.reserved
-            if (delta := cost_delta if unit == _COST else tokens_delta)
-        ]
-        if deltas:
-            self._counters.adjust_soon(deltas)
+        settling = admission.settling
+        if settling is not None:
+            deltas = (tokens - admission.tokens, cost - admission.cost)
+            if deltas[0] or deltas[1]:
+                self._counters.settle_prepared(settling, deltas)
 
     def settle_reserved_cost(
         self, user_id: str, reserved_at: float, reserved: int, cost: int

@@ -20,49 +20,73 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NamedTuple
 
 from serika.errors import SerikaError
-from serika.limits.counters import BucketFields, PlannedBucket, Taken
+from serika.limits.counters import (
+    BucketFields,
+    PlannedBucket,
+    SettledBucket,
+    Taken,
+    settled_buckets,
+)
 from serika.limits.resp import RespClient, RespConnectionError, RespError, Script, bulk, pack
 
 log = logging.getLogger(__name__)
 
-# KEYS: n buckets to take from, then buckets to settle. The numbers are packed as
+# KEYS: n buckets to take from, then the buckets settled. All numbers are packed as
 # little-endian doubles (one struct.pack instead of a decimal string per number; exact for
-# integers up to 2^53). ARGV[1], what changes from call to call: n; the increment of each
-# bucket taken from; delta and ttl_ms for each bucket settled. ARGV[2], what a limiter's plan
-# keeps for a whole window (packed once): required, limit and ttl_ms for each bucket taken
-# from. Settlements are applied first, then the take: all or nothing over its n buckets. A
-# bucket gets its expiry when an increment creates it (its value is then the increment); the
-# ttl passed is always the time to the bucket's natural end (its window's or its month's), so
+# integers up to 2^53).
+# ARGV[1], what changes from call to call: n; g, how many settlements; a, how many amounts;
+#   the call's a amounts; then for each settlement, how many deltas and the deltas.
+# ARGV[2], what a limiter's plan keeps for a whole window (packed once): for each bucket
+#   taken from, which amount it takes (1-based), the room it requires, its limit, its ttl_ms.
+# ARGV[3], each settlement's shape (packed once per plan): c, its buckets; then for each
+#   bucket, which delta it gets (1-based; a zero does nothing) and its ttl_ms.
+# Settlements are applied first, then the take: all or nothing over its n buckets. A bucket
+# gets its expiry when an increment creates it (its value is then the increment); the ttl
+# passed is always the time to the bucket's natural end (its window's or its month's), so
 # setting it again when a value happens to equal the increment changes nothing.
 _TAKE = """
-local spec = {struct.unpack('<' .. string.rep('d', #ARGV[1] / 8), ARGV[1])}
+local function numbers(packed)
+  return {struct.unpack('<' .. string.rep('d', #packed / 8), packed)}
+end
 local function int(x) return string.format('%d', x) end
-local n = spec[1]
-local s = n + 2
-for i = n + 1, #KEYS do
-  if redis.call('INCRBY', KEYS[i], int(spec[s])) == spec[s] then
-    redis.call('PEXPIRE', KEYS[i], int(spec[s + 1]))
+local spec = numbers(ARGV[1])
+local n, groups, a = spec[1], spec[2], spec[3]
+if groups > 0 then
+  local shapes = numbers(ARGV[3])
+  local key, s, at = n + 1, 1, 3 + a
+  for g = 1, groups do
+    local c, d = shapes[s], spec[at + 1]
+    s = s + 1
+    for b = 1, c do
+      local delta = spec[at + 1 + shapes[s]]
+      if delta ~= 0 and redis.call('INCRBY', KEYS[key], int(delta)) == delta then
+        redis.call('PEXPIRE', KEYS[key], int(shapes[s + 1]))
+      end
+      key = key + 1
+      s = s + 2
+    end
+    at = at + 1 + d
   end
-  s = s + 2
 end
 if n == 0 then return {0} end
-local fixed = {struct.unpack('<' .. string.rep('d', #ARGV[2] / 8), ARGV[2])}
+local fixed = numbers(ARGV[2])
 local out = {0}
 for i = 1, n do
-  local increment = spec[i + 1]
+  local f = 4 * i - 3
+  local increment = spec[3 + fixed[f]]
   local v = redis.call('INCRBY', KEYS[i], int(increment))
-  local limit = fixed[3 * i - 1]
-  if limit > 0 and v - increment + fixed[3 * i - 2] > limit then
-    for j = 1, i - 1 do redis.call('DECRBY', KEYS[j], int(spec[j + 1])) end
+  local limit = fixed[f + 2]
+  if limit > 0 and v - increment + fixed[f + 1] > limit then
+    for j = 1, i - 1 do redis.call('DECRBY', KEYS[j], int(spec[3 + fixed[4 * j - 3]])) end
     if v == increment then redis.call('DEL', KEYS[i])
     else redis.call('DECRBY', KEYS[i], int(increment)) end
     return {i, v - increment}
   end
-  if v == increment then redis.call('PEXPIRE', KEYS[i], int(fixed[3 * i])) end
+  if v == increment then redis.call('PEXPIRE', KEYS[i], int(fixed[f + 3])) end
   out[i + 1] = v
 end
 return out
@@ -71,14 +95,28 @@ return out
 
 class _Prepared(NamedTuple):
     """Buckets to take from, packed for the script: their keys as bulk strings back to back,
-    how many, and ARGV[2] (each one's required, limit and ttl_ms)."""
+    how many, and ARGV[2] (each one's amount, required, limit and ttl_ms)."""
 
     keys: bytes
     how_many: int
     fixed: bytes
 
 
+class _Settlement:
+    """Buckets a limiter plan settles, packed for the script: their keys back to back, how
+    many, and the settlement's shape (ARGV[3]'s part). Batched settlements are summed per
+    plan (the batch is keyed by this object's identity)."""
+
+    __slots__ = ("how_many", "keys", "shape")
+
+    def __init__(self, keys: bytes, how_many: int, shape: bytes) -> None:
+        self.keys = keys
+        self.how_many = how_many
+        self.shape = shape
+
+
 _NO_BUCKETS = _Prepared(b"", 0, bulk(b""))
+_BATCH_MOST = 256  # settlements of different plans a batch holds before it is sent at once
 
 
 class CountersUnavailable(SerikaError):
@@ -108,37 +146,44 @@ class RedisCounters:
         self._script = Script(self._client, _TAKE)
         self._settle_delay = settle_delay
         self._keys: dict[str, bytes] = {}  # bucket key -> its prefixed key, packed
-        self._doubles: dict[int, struct.Struct] = {}  # how many numbers -> their packer
-        self._batch: dict[str, list[int]] = {}  # bucket key -> [delta, ttl_ms]
+        # how many numbers -> their packer and the head of their bulk string
+        self._doubles: dict[int, tuple[Callable[..., bytes], bytes]] = {}
+        self._batch: dict[_Settlement, list[int]] = {}  # settlements to send -> their deltas
         self._timer: asyncio.TimerHandle | None = None
         self._settling: set[asyncio.Future[Any]] = set()
 
     async def take(self, buckets: Sequence[BucketFields]) -> Taken:
-        fixed = [n for _, _, required, limit, ttl_ms in buckets for n in (required, limit, ttl_ms)]
+        fixed = [
+            n
+            for which, (_, _, required, limit, ttl_ms) in enumerate(buckets, 1)
+            for n in (which, required, limit, ttl_ms)
+        ]
         prepared = self._prepared([bucket[0] for bucket in buckets], fixed)
         return await self._take(prepared, [bucket[1] for bucket in buckets])
 
-    def prepare(self, buckets: tuple[PlannedBucket, ...]) -> tuple[_Prepared, tuple[int, ...]]:
-        """A limiter plan's buckets packed for the script, and which of a call's amounts each
-        takes (the limiter keeps this with its plan, for the whole window)."""
-        fixed = [n for _, _, limit, ttl_ms in buckets for n in (1, limit, ttl_ms)]
-        prepared = self._prepared([bucket[0] for bucket in buckets], fixed)
-        return prepared, tuple(which for _, which, _, _ in buckets)
+    def prepare(self, buckets: tuple[PlannedBucket, ...]) -> _Prepared:
+        """A limiter plan's buckets packed for the script (the limiter keeps this with its
+        plan, for the whole window)."""
+        fixed = [n for _, which, limit, ttl_ms in buckets for n in (which + 1, 1, limit, ttl_ms)]
+        return self._prepared([bucket[0] for bucket in buckets], fixed)
 
-    async def take_prepared(
-        self, prepared: tuple[_Prepared, tuple[int, ...]], amounts: Sequence[int]
-    ) -> Taken:
-        packed, which = prepared
-        return await self._take(packed, [amounts[n] for n in which])
+    def take_prepared(
+        self, prepared: _Prepared, amounts: Sequence[int]
+    ) -> Coroutine[Any, Any, Taken]:
+        # a plain function returning the coroutine: one frame fewer to suspend and resume
+        return self._take(prepared, amounts)
 
     def _prepared(self, keys: list[str], fixed: list[int]) -> _Prepared:
         packed = b"".join(self._keys.get(key) or self._packed_key(key) for key in keys)
-        return _Prepared(packed, len(keys), bulk(self._pack(fixed)))
+        return _Prepared(packed, len(keys), self._bulk_of(fixed))
 
-    async def _take(self, prepared: _Prepared, increments: list[int]) -> Taken:
-        command, settled = self._command(prepared, increments)
+    async def _take(self, prepared: _Prepared, amounts: Sequence[int]) -> Taken:
+        command, settled = self._command(prepared, amounts)
         try:
-            result = await self._script.run(command)
+            try:
+                result = await self._client.request(command)
+            except RespError as error:  # the script may be gone (SCRIPT FLUSH): load, again
+                result = await self._script.again(command, error)
         except (RespConnectionError, RespError) as error:
             if settled:
                 log.warning("%d rate-limit settlements lost: %s", settled, error)
@@ -149,16 +194,30 @@ class RedisCounters:
         return Taken(True, None, tuple(result[1:]))
 
     def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
+        deltas = [delta for _, delta, _ in items]
+        self.settle_prepared(self.prepare_settlement(settled_buckets(items)), deltas)
+
+    def prepare_settlement(self, buckets: tuple[SettledBucket, ...]) -> _Settlement:
+        keys = b"".join(self._keys.get(key) or self._packed_key(key) for key, _, _ in buckets)
+        shape = [len(buckets)]
+        for _, which, ttl_ms in buckets:
+            shape += (which + 1, ttl_ms)
+        return _Settlement(keys, len(buckets), self._pack(shape))
+
+    def settle_prepared(self, prepared: _Settlement, deltas: Sequence[int]) -> None:
+        """Add to the batch the next take (or the timer) sends."""
         batch = self._batch
-        for key, delta, ttl_ms in items:
-            found = batch.get(key)
-            if found is None:
-                batch[key] = [delta, ttl_ms]
-            else:
-                found[0] += delta
-        if batch and self._timer is None:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self._settle_delay, self._on_timer)
+        found = batch.get(prepared)
+        if found is None:
+            batch[prepared] = list(deltas)
+            if self._timer is None:
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(self._settle_delay, self._on_timer)
+            elif len(batch) >= _BATCH_MOST:
+                self._send_batch()
+        else:
+            for n, delta in enumerate(deltas):
+                found[n] += delta
 
     async def seed(self, key: str, value: int, ttl_ms: int) -> None:
         self._send_batch()
@@ -179,33 +238,43 @@ class RedisCounters:
             await asyncio.wait(list(self._settling))
         await self._client.close()
 
-    def _command(self, prepared: _Prepared, increments: list[int]) -> tuple[bytes, int]:
-        """The script call taking ``increments`` from the prepared buckets, carrying the batch
+    def _command(self, prepared: _Prepared, amounts: Sequence[int]) -> tuple[bytes, int]:
+        """The script call taking ``amounts`` from the prepared buckets, carrying the batch
         of settlements; and how many settlements it carries."""
-        numbers = [prepared.how_many, *increments]
+        numbers = [prepared.how_many, 0, len(amounts), *amounts]
         keys = prepared.keys
         count = prepared.how_many
+        shapes = b""
         settled = 0
         if self._batch:  # the timer stays: cancelling and setting one per request cost more
             batch, self._batch = self._batch, {}
-            settled = len(batch)
-            parts = [keys]
-            for key, (delta, ttl_ms) in batch.items():
-                if delta:
-                    parts.append(self._keys.get(key) or self._packed_key(key))
-                    numbers += (delta, ttl_ms)
-            keys = b"".join(parts)
-            count += len(parts) - 1
-        args = (bulk(self._pack(numbers)), prepared.fixed)
+            settled = numbers[1] = len(batch)
+            key_parts = [keys]
+            shape_parts = []
+            for settlement, deltas in batch.items():
+                key_parts.append(settlement.keys)
+                shape_parts.append(settlement.shape)
+                numbers.append(len(deltas))
+                numbers += deltas
+                count += settlement.how_many
+            keys = b"".join(key_parts)
+            shapes = b"".join(shape_parts)
+        args = (self._bulk_of(numbers), prepared.fixed, b"$%d\r\n%s\r\n" % (len(shapes), shapes))
         return self._script.command_of(count, keys, args), settled
 
-    def _pack(self, numbers: list[int]) -> bytes:
-        packer = self._doubles.get(len(numbers))
-        if packer is None:
-            packer = struct.Struct(f"<{len(numbers)}d")
+    def _bulk_of(self, numbers: list[int]) -> bytes:
+        """``numbers`` packed as doubles, as one bulk string."""
+        found = self._doubles.get(len(numbers))
+        if found is None:
+            found = (struct.Struct(f"<{len(numbers)}d").pack, b"$%d\r\n" % (8 * len(numbers)))
             if len(self._doubles) < 64:
-                self._doubles[len(numbers)] = packer
-        return packer.pack(*numbers)
+                self._doubles[len(numbers)] = found
+        packer, head = found
+        return head + packer(*numbers) + b"\r\n"
+
+    @staticmethod
+    def _pack(numbers: list[int]) -> bytes:
+        return struct.pack(f"<{len(numbers)}d", *numbers)
 
     def _packed_key(self, key: str) -> bytes:
         if len(self._keys) >= 50_000:  # keys name their window: most are soon unused

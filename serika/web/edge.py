@@ -31,13 +31,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from serika.header_lines import encoded
 from serika.web.dashboard.security import EVERY_RESPONSE
 from serika.web.errors import error_answer
-from serika.web.http_server import BODY_EXTENSION
+from serika.web.http_server import BODY_EXTENSION, HEAD_EXTENSION
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 _NO_METHODS: dict[str, Endpoint] = {}
 _NO_EXTENSIONS: dict[str, Any] = {}
+_EVERY_RESPONSE_LINES = (encoded(EVERY_RESPONSE), len(EVERY_RESPONSE))
 
 
 def fixed_routes(routes: Iterable[BaseRoute], prefix: str = "") -> dict[str, dict[str, Endpoint]]:
@@ -69,8 +71,9 @@ class ApiEdge:
 
     async def _serve(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
+        extensions = scope.get("extensions", _NO_EXTENSIONS)
         if scope["method"] != "GET":
-            whole_body = scope.get("extensions", _NO_EXTENSIONS).get(BODY_EXTENSION)
+            whole_body = extensions.get(BODY_EXTENSION)
             if whole_body is not None:
                 body = whole_body()
                 if body is not None:
@@ -79,5 +82,9 @@ class ApiEdge:
             response = await endpoint(request)
         except Exception as error:  # answered as the app's exception handlers answer it
             response = await error_answer(request, error)
-        response.raw_headers.extend(EVERY_RESPONSE)
+        head_lines = extensions.get(HEAD_EXTENSION)  # serika.web.head_lines, inline
+        if head_lines is not None:
+            head_lines.append(_EVERY_RESPONSE_LINES)
+        else:
+            response.raw_headers.extend(EVERY_RESPONSE)
         await response(scope, receive, send)

@@ -15,6 +15,11 @@ and the head and the body of every answer written (and sent) separately. Here:
   itself instead of a timer per request;
 - a request body that has already arrived whole can be taken in one piece (the
   ``serika.whole_body`` scope extension) rather than as ASGI messages;
+- header lines the application has already encoded (its own constant names, values it
+  formatted) can be added to the answer's head as they are (the ``serika.head_lines`` scope
+  extension, a list they are appended to) rather than as pairs looked at one by one; they
+  are checked with the rest of the head, against the number of lines the application says
+  they are;
 - a request without ``X-Forwarded-*`` headers skips uvicorn's proxy-header middleware, which
   would change nothing in it.
 
@@ -57,6 +62,12 @@ _DISCONNECT = {"type": "http.disconnect"}
 DISCONNECT_EXTENSION = "serika.on_disconnect"
 # The scope extension that hands over a request body that has already arrived whole.
 BODY_EXTENSION = "serika.whole_body"
+# The scope extension that adds header lines already encoded to the answer's head: a list to
+# append ``(lines, how many)`` to, the lines each ``name: value`` and CR LF (names in lower
+# case, none of Content-Length, Transfer-Encoding or Connection). The whole head is checked as
+# usual: a line break or control character anywhere but at the end of the lines said to be
+# there (a value that would start a line of its own) fails the answer.
+HEAD_EXTENSION = "serika.head_lines"
 _KNOWN_NAMES_MAX = 1024
 # Request headers noted as they are parsed.
 _NOTED = frozenset((b"expect", b"x-forwarded-for", b"x-forwarded-proto"))
@@ -77,6 +88,7 @@ class _Exchange:
         "head",
         "keep_alive",
         "length_left",
+        "lines",
         "more_body",
         "on_gone",
         "protocol",
@@ -108,11 +120,13 @@ class _Exchange:
         self.chunked = False
         self.length_left = 0
         self.head = b""  # the answer's head, until its body goes out with it
+        self.lines: list[tuple[bytes, int]] = []  # header lines added through the extension
         self.waiters: list[asyncio.Future[None]] = []
         self.on_gone: list[Callable[[], None]] = []  # called if the client goes first
         scope["extensions"] = {
             DISCONNECT_EXTENSION: self.on_disconnect,
             BODY_EXTENSION: self.whole_body,
+            HEAD_EXTENSION: self.lines,
         }
 
     def on_disconnect(self, callback: Callable[[], None]) -> Callable[[], None]:
@@ -252,6 +266,9 @@ class _Exchange:
                     closing = True
             lines += (lowered, b": ", value, b"\r\n")
             count += 1
+        for added, how_many in self.lines:
+            lines.append(added)
+            count += how_many
         if not self.keep_alive and not closing:
             lines.append(b"connection: close\r\n")
             count += 1
@@ -505,6 +522,7 @@ class ServerProtocol(asyncio.Protocol):
     @staticmethod
     async def _answer_500(exchange: _Exchange) -> None:
         exchange.keep_alive = False
+        exchange.lines.clear()  # meant for the answer the application did not give
         await exchange.send(
             {
                 "type": "http.response.start",

@@ -30,6 +30,7 @@ from serika.keys.model import KeyCredential
 from serika.keys.permissions import Permission
 from serika.services import Services
 from serika.usage.model import UsageTicket
+from serika.web.head_lines import add_head_lines
 
 SESSION_COOKIE = "serika_session"
 CSRF_COOKIE = "serika_csrf"
@@ -112,8 +113,9 @@ def _key_endpoint(
         if not ticket.deferred:
             ticket.status = response.status_code
             found.meter.close(ticket)
-        if ticket.admission is not None and ticket.admission.raw_headers:
-            response.raw_headers.extend(ticket.admission.raw_headers)
+        admission = ticket.admission
+        if admission is not None and admission.head:
+            add_head_lines(request.scope, response.raw_headers, admission.head, admission.lines)
         return response
 
     return endpoint

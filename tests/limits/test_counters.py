@@ -153,3 +153,39 @@ def test_a_plans_buckets_take_the_amounts_they_name_all_or_nothing(make_counters
             await counters.close()
 
     run(scenario())
+
+
+def test_plans_naming_one_bucket_count_in_it_together(make_counters: type) -> None:
+    async def scenario() -> None:
+        counters: Counters = make_counters()
+        try:  # two keys of one account: their own request buckets, the account's tokens
+            first = counters.prepare((("r1", 0, 0, 60_000), ("t", 1, 100, 60_000)))
+            second = counters.prepare((("r2", 0, 0, 60_000), ("t", 1, 100, 60_000)))
+            assert (await counters.take_prepared(first, (1, 60))).values == (1, 60)
+            assert (await counters.take_prepared(second, (1, 50))).values == (1, 110)
+            refused = await counters.take_prepared(first, (1, 1))
+            assert not refused.admitted and refused.failed == 1 and refused.values == (110,)
+        finally:
+            await counters.close()
+
+    run(scenario())
+
+
+def test_prepared_settlements_give_each_bucket_its_delta(make_counters: type) -> None:
+    async def scenario() -> None:
+        counters: Counters = make_counters()
+        try:
+            # A call reserved 100 tokens and a cost of 50; two buckets settle: tokens, cost.
+            prepared = counters.prepare((("t", 0, 0, 60_000), ("s", 1, 0, 60_000)))
+            await counters.take_prepared(prepared, (100, 50))
+            settling = counters.prepare_settlement((("t", 0, 60_000), ("s", 1, 60_000)))
+            other = counters.prepare_settlement((("u", 0, 60_000),))  # a bucket not taken from
+            counters.settle_prepared(settling, (-30, 0))  # used 70 tokens, cost as reserved
+            counters.settle_prepared(settling, (-10, 5))  # the same plan's next call
+            counters.settle_prepared(other, (7,))
+            assert (await counters.take_prepared(prepared, (0, 0))).values == (60, 55)
+            assert (await counters.take([Bucket("u", 0, 0, 0, 60_000)])).values == (7,)
+        finally:
+            await counters.close()
+
+    run(scenario())

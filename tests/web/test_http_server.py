@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from serika.web.http_server import BODY_EXTENSION, ServerProtocol
+from serika.web.http_server import BODY_EXTENSION, HEAD_EXTENSION, ServerProtocol
 
 GUARD = 20.0
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -197,6 +197,38 @@ def test_a_header_value_with_a_line_break_or_a_control_never_reaches_the_client(
             rest = await reader.read()  # the connection is closed with nothing sent
             assert rest == b""
             writer.close()
+
+    run(app, scenario)
+
+
+def test_header_lines_added_through_the_extension_are_checked_with_the_head() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        lines = scope["extensions"][HEAD_EXTENSION]
+        if scope["path"] == "/fail":
+            lines.append((b"x-ratelimit-limit-requests: 10\r\n", 1))
+            raise ValueError("boom")
+        value = scope["query_string"].replace(b"_", b"\r\n").replace(b"~", b"\n")
+        lines.append((b"x-one: 1\r\nx-two: %s\r\n" % value, 2))
+        await answer(send, 200, b"ok", (b"x-pair", b"p"))
+
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        writer.write(b"GET /?fine HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = await read_answer(reader)
+        assert status == b"HTTP/1.1 200 OK" and body == b"ok"
+        assert (headers[b"x-one"], headers[b"x-two"], headers[b"x-pair"]) == (b"1", b"fine", b"p")
+        writer.close()
+        for evil in (b"a_set-cookie:%20evil=1", b"a~set-cookie:%20evil=1"):
+            reader, writer = await connect(port)
+            writer.write(b"GET /?%s HTTP/1.1\r\nHost: x\r\n\r\n" % evil)
+            assert await reader.read() == b""  # closed with nothing sent
+            writer.close()
+        reader, writer = await connect(port)
+        writer.write(b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, _ = await read_answer(reader)
+        assert status == b"HTTP/1.1 500 Internal Server Error"
+        assert b"x-ratelimit-limit-requests" not in headers  # meant for the answer not given
+        writer.close()
 
     run(app, scenario)
 
