@@ -27,19 +27,22 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serika.header_lines import encoded
 from serika.web.dashboard.security import EVERY_RESPONSE
 from serika.web.errors import error_answer
-from serika.web.http_server import BODY_EXTENSION, HEAD_EXTENSION
+from serika.web.http_server import ANSWER_EXTENSION, BODY_EXTENSION, HEAD_EXTENSION
+from serika.web.responses import JSON
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 _NO_METHODS: dict[str, Endpoint] = {}
 _NO_EXTENSIONS: dict[str, Any] = {}
 _EVERY_RESPONSE_LINES = (encoded(EVERY_RESPONSE), len(EVERY_RESPONSE))
+# Answers whose body is all there when they are made (streams are not)
+_WHOLE = frozenset({JSON, Response, JSONResponse, PlainTextResponse})
 
 
 def fixed_routes(routes: Iterable[BaseRoute], prefix: str = "") -> dict[str, dict[str, Endpoint]]:
@@ -87,4 +90,10 @@ class ApiEdge:
             head_lines.append(_EVERY_RESPONSE_LINES)
         else:
             response.raw_headers.extend(EVERY_RESPONSE)
+        if type(response) in _WHOLE and response.background is None:
+            answer = extensions.get(ANSWER_EXTENSION)
+            if answer is not None and answer(
+                response.status_code, response.raw_headers, response.body
+            ):
+                return
         await response(scope, receive, send)

@@ -20,6 +20,8 @@ and the head and the body of every answer written (and sent) separately. Here:
   extension, a list they are appended to) rather than as pairs looked at one by one; they
   are checked with the rest of the head, against the number of lines the application says
   they are;
+- an answer whose body is all there can be given in one call (the ``serika.answer`` scope
+  extension) rather than as two ASGI messages;
 - a request without ``X-Forwarded-*`` headers skips uvicorn's proxy-header middleware, which
   would change nothing in it.
 
@@ -62,6 +64,8 @@ _DISCONNECT = {"type": "http.disconnect"}
 DISCONNECT_EXTENSION = "serika.on_disconnect"
 # The scope extension that hands over a request body that has already arrived whole.
 BODY_EXTENSION = "serika.whole_body"
+# The scope extension that gives a whole answer at once (``_Exchange.answer``).
+ANSWER_EXTENSION = "serika.answer"
 # The scope extension that adds header lines already encoded to the answer's head: a list to
 # append ``(lines, how many)`` to, the lines each ``name: value`` and CR LF (names in lower
 # case, none of Content-Length, Transfer-Encoding or Connection). The whole head is checked as
@@ -127,6 +131,7 @@ class _Exchange:
             DISCONNECT_EXTENSION: self.on_disconnect,
             BODY_EXTENSION: self.whole_body,
             HEAD_EXTENSION: self.lines,
+            ANSWER_EXTENSION: self.answer,
         }
 
     def on_disconnect(self, callback: Callable[[], None]) -> Callable[[], None]:
@@ -206,18 +211,33 @@ class _Exchange:
                 raise RuntimeError(
                     f"Expected ASGI message 'http.response.start', but got '{kind}'."
                 )
-            self.response_started = True
-            self.continue_wanted = False
-            self._start(message["status"], message.get("headers", ()))
-            if self.chunked:  # a stream: its head goes out now, not with its first part
-                self._write(b"")
+            self._begin(message["status"], message.get("headers", ()))
             return
         if self.response_complete:
             raise RuntimeError(f"Unexpected ASGI message '{kind}' after the response completed.")
         if kind != "http.response.body":
             raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{kind}'.")
-        body = message.get("body", b"")
-        more = message.get("more_body", False)
+        self._body(message.get("body", b""), message.get("more_body", False))
+
+    def answer(self, status: int, headers: Any, body: bytes) -> bool:
+        """The ``serika.answer`` extension: the whole answer at once, as the two messages
+        ``http.response.start`` and ``http.response.body`` (no more body) would give it,
+        without them. ``False`` when it cannot be given so (the connection's writes are
+        paused, the client went, an answer was started): send the messages instead."""
+        if self.response_started or self.disconnected or self.protocol.write_paused:
+            return False
+        self._begin(status, headers)
+        self._body(body, False)
+        return True
+
+    def _begin(self, status: int, headers: Any) -> None:
+        self.response_started = True
+        self.continue_wanted = False
+        self._start(status, headers)
+        if self.chunked:  # a stream: its head goes out now, not with its first part
+            self._write(b"")
+
+    def _body(self, body: bytes, more: bool) -> None:
         if self.scope["method"] == "HEAD":
             self.length_left = 0
             self._write(b"")
@@ -234,6 +254,7 @@ class _Exchange:
                 raise RuntimeError("Response content shorter than Content-Length")
             self.response_complete = True
             self.wake()
+            protocol = self.protocol
             if not self.keep_alive:
                 protocol.transport.close()
             protocol.response_done(self)

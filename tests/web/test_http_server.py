@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 import uvicorn
 
-from serika.web.http_server import BODY_EXTENSION, HEAD_EXTENSION, ServerProtocol
+from serika.web.http_server import (
+    ANSWER_EXTENSION,
+    BODY_EXTENSION,
+    HEAD_EXTENSION,
+    ServerProtocol,
+)
 
 GUARD = 20.0
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -228,6 +233,34 @@ def test_header_lines_added_through_the_extension_are_checked_with_the_head() ->
         status, headers, _ = await read_answer(reader)
         assert status == b"HTTP/1.1 500 Internal Server Error"
         assert b"x-ratelimit-limit-requests" not in headers  # meant for the answer not given
+        writer.close()
+
+    run(app, scenario)
+
+
+def test_a_whole_answer_given_in_one_call_is_answered_as_the_two_messages_would_be() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        answer = scope["extensions"][ANSWER_EXTENSION]
+        lines = scope["extensions"][HEAD_EXTENSION]
+        lines.append((b"x-line: yes\r\n", 1))
+        path = scope["path"].encode()
+        assert answer(201, [(b"content-length", b"%d" % len(path)), (b"x-way", b"one")], path)
+        assert not answer(200, [(b"content-length", b"5")], b"again")  # already answered
+
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        writer.write(  # pipelined: answered in order, the HEAD one without its body
+            b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"HEAD /second HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /third HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        status, headers, body = await read_answer(reader)
+        assert (status, body) == (b"HTTP/1.1 201 Created", b"/first")
+        assert headers[b"x-way"] == b"one" and headers[b"x-line"] == b"yes"
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 201 Created") and b"content-length: 7" in head
+        status, headers, body = await read_answer(reader)
+        assert (status, body) == (b"HTTP/1.1 201 Created", b"/third")
         writer.close()
 
     run(app, scenario)
