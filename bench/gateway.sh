@@ -163,8 +163,12 @@ for target in direct relay bare_proxy serika; do
   step "${ON_LOAD[@]}" "${BENCH[@]}" wrk "$target" "${URL[$target]}" -c 32 -d "$WARMUP" \
     --key "${AUTH[$target]}"
 done
+TARGETS=(direct relay bare_proxy serika)
 for round in $(seq "$ROUNDS"); do
-  for target in direct relay bare_proxy serika; do
+  # Each round starts with the next target: a machine that slows down (or speeds up) during a
+  # round must not always favour the same one.
+  first=$(((round - 1) % ${#TARGETS[@]}))
+  for target in "${TARGETS[@]:$first}" "${TARGETS[@]:0:$first}"; do
     for c in 1 32; do
       # shellcheck disable=SC2086 # CPU holds several words on purpose
       step "${ON_LOAD[@]}" "${BENCH[@]}" wrk "$target" "${URL[$target]}" -c "$c" \

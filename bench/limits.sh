@@ -9,7 +9,8 @@
 #
 # Three Serika servers (SQLite, --workers 1, each its own data directory and key) all run
 # pinned on the same CPU; only the one under load is busy. wrk, the stub and Redis run on the
-# other CPU. Each round runs every configuration at 1 and at 32 connections. See bench/LIMITS.md.
+# other CPU. Each round runs every configuration at 1 and at 32 connections, starting with a
+# different one each round. See bench/LIMITS.md.
 #
 # Knobs (environment): BENCH_DURATION (s per wrk run, 5), BENCH_ROUNDS (4), BENCH_WARMUP (2 s),
 # BENCH_PIN (1), BENCH_SERVER_CPU (0), BENCH_LOAD_CPU (1),
@@ -152,7 +153,11 @@ redis-cli -p "$REDIS_PORT" info commandstats >"$OUT/redis-commandstats-before.tx
 
 echo "measuring ($ROUNDS rounds of ${DURATION} s wrk runs, the configurations taking turns):"
 for round in $(seq "$ROUNDS"); do
-  for name in "${TARGETS[@]}"; do
+  # Each round starts with the next configuration: a machine that slows down (or speeds up)
+  # during a round must not always favour the same one.
+  first=$(((round - 1) % ${#TARGETS[@]}))
+  ORDER=("${TARGETS[@]:$first}" "${TARGETS[@]:0:$first}")
+  for name in "${ORDER[@]}"; do
     for c in 1 32; do
       extra=()
       [ "$name" = on_redis ] && extra=(--pid "redis=$REDIS_PID")
