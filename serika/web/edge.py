@@ -12,7 +12,9 @@ The edge sits in front of ``SecurityHeaders`` and adds the two pairs that middle
 every non-HTML answer itself (the API never answers HTML): behind it, its wrapper cost 28k
 instructions per ``/models`` request (191k against 219k, ``profile_auth.py``). It sits in
 front of Starlette's error middleware too (``serika.app``), since it answers its endpoints'
-exceptions itself; only the body size limit comes before it.
+exceptions itself; only the body size limit comes before it. Under Serika's own protocol those
+two headers go as ready-made lines (``serika.head_lines``) and a whole answer in one call
+(``serika.answer``), not as two ASGI messages.
 
 Under Serika's own HTTP protocol a request body that has already arrived whole (most API
 calls fit one segment) is handed to the request in one piece (the ``serika.whole_body``
