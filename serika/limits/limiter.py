@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from serika.clock import Clock
 from serika.errors import RateLimited, SerikaError
-from serika.header_lines import RawHeaders, pairs_of
+from serika.header_lines import pairs_of
 from serika.limits.counters import Counters, InProcessCounters, PlannedBucket, Taken
 from serika.limits.plans import Plan
 from serika.usage.store import UsageStore
@@ -60,10 +60,6 @@ class Admission(NamedTuple):
     tokens: int = 0
     cost: int = 0
     settling: Any = None
-
-    @property
-    def raw_headers(self) -> RawHeaders:
-        return pairs_of(self.head)
 
     @property
     def reservations(self) -> list[tuple[str, int, int, str]]:
