@@ -106,6 +106,10 @@ class _Plan(NamedTuple):
         """Milliseconds from ``epoch`` until the rate window ends (at least 1)."""
         return int((self.window_ends - epoch) * 1000) + 1
 
+    def seconds_left(self, epoch: float) -> int:
+        """``window_ttl`` in whole seconds, rounded up."""
+        return int(self.window_ends - epoch) + 1
+
 
 _Spec = tuple[str, str, int, int, int]  # key, kind, unit, limit, ttl_ms
 _TakePlanned = Callable[[Any, Sequence[int]], Taken]  # in-process take_planned
@@ -239,7 +243,7 @@ class Limiter:
         admitted, value, ttl = take_one(key, limit, ttl_ms)
         if not admitted:
             raise self._refusal(_REQUESTS, limit, ttl)
-        reset = self._reset_text(plan.window_ttl(epoch))
+        reset = self._reset_text(plan.seconds_left(epoch))
         return Admission(plan.head % (limit - value if value < limit else 0, reset), plan.lines)
 
     async def admit(
@@ -266,10 +270,7 @@ class Limiter:
             failed = taken.failed or 0
             window_ttl = plan.window_ttl(epoch)
             raise self._refusal(plan.kinds[failed], plan.buckets[failed][2], window_ttl)
-        # _reset_text(plan.window_ttl(epoch)), inline: whole seconds left, rounded up
-        seconds = int(plan.window_ends - epoch) + 1
-        resets = self._resets
-        reset = resets[seconds] if seconds < len(resets) else b"%ds" % seconds
+        reset = self._reset_text(plan.seconds_left(epoch))
         values = taken.values
         fill: list[int | bytes] = []
         for n, limit in plan.counted:
@@ -369,14 +370,13 @@ class Limiter:
         await self._counters.seed(f"ms:{user_id}:{month}", int(totals["cost"]), ttl_ms)
         self._seeded.add((user_id, month))
 
-    def _reset_text(self, ttl_ms: int) -> bytes:
-        """An ``x-ratelimit-reset-*`` value: whole seconds left, rounded up ("1s" at least)."""
-        seconds = -(-ttl_ms // 1000)
+    def _reset_text(self, seconds: int) -> bytes:
+        """An ``x-ratelimit-reset-*`` value: the whole seconds left ("1s" at least)."""
         return self._resets[seconds] if seconds < len(self._resets) else b"%ds" % seconds
 
     def _refusal(self, kind: str, limit: int, ttl: int) -> SerikaError:
         if kind in ("requests", "tokens"):
-            reset = self._reset_text(ttl).decode()
+            reset = self._reset_text(-(-ttl // 1000)).decode()
             error = RateLimited(
                 f"Rate limit reached for {kind}: {limit} per {self._window} s on this "
                 f"{'key' if kind == 'requests' else 'account'}. Try again in {reset}.",

@@ -146,8 +146,7 @@ class RedisCounters:
         self._script = Script(self._client, _TAKE)
         self._settle_delay = settle_delay
         self._keys: dict[str, bytes] = {}  # bucket key -> its prefixed key, packed
-        # how many numbers -> their packer and the head of their bulk string
-        self._doubles: dict[int, tuple[Callable[..., bytes], bytes]] = {}
+        self._doubles: dict[int, Callable[..., bytes]] = {}  # how many numbers -> their packer
         self._batch: dict[_Settlement, list[int]] = {}  # settlements to send -> their deltas
         self._timer: asyncio.TimerHandle | None = None
         self._settling: set[asyncio.Future[Any]] = set()
@@ -175,7 +174,7 @@ class RedisCounters:
 
     def _prepared(self, keys: list[str], fixed: list[int]) -> _Prepared:
         packed = b"".join(self._keys.get(key) or self._packed_key(key) for key in keys)
-        return _Prepared(packed, len(keys), self._bulk_of(fixed))
+        return _Prepared(packed, len(keys), bulk(self._pack(fixed)))
 
     async def _take(self, prepared: _Prepared, amounts: Sequence[int]) -> Taken:
         command, settled = self._command(prepared, amounts)
@@ -259,22 +258,17 @@ class RedisCounters:
                 count += settlement.how_many
             keys = b"".join(key_parts)
             shapes = b"".join(shape_parts)
-        args = (self._bulk_of(numbers), prepared.fixed, b"$%d\r\n%s\r\n" % (len(shapes), shapes))
+        args = (bulk(self._pack(numbers)), prepared.fixed, bulk(shapes))
         return self._script.command_of(count, keys, args), settled
 
-    def _bulk_of(self, numbers: list[int]) -> bytes:
-        """``numbers`` packed as doubles, as one bulk string."""
-        found = self._doubles.get(len(numbers))
-        if found is None:
-            found = (struct.Struct(f"<{len(numbers)}d").pack, b"$%d\r\n" % (8 * len(numbers)))
+    def _pack(self, numbers: list[int]) -> bytes:
+        """``numbers`` as little-endian doubles (a packer kept per count)."""
+        packer = self._doubles.get(len(numbers))
+        if packer is None:
+            packer = struct.Struct(f"<{len(numbers)}d").pack
             if len(self._doubles) < 64:
-                self._doubles[len(numbers)] = found
-        packer, head = found
-        return head + packer(*numbers) + b"\r\n"
-
-    @staticmethod
-    def _pack(numbers: list[int]) -> bytes:
-        return struct.pack(f"<{len(numbers)}d", *numbers)
+                self._doubles[len(numbers)] = packer
+        return packer(*numbers)
 
     def _packed_key(self, key: str) -> bytes:
         if len(self._keys) >= 50_000:  # keys name their window: most are soon unused

@@ -256,10 +256,8 @@ class RespClient:
 
 def bulk(value: str | bytes | int) -> bytes:
     """One RESP bulk string (an item of a command)."""
-    if isinstance(value, int):
-        value = b"%d" % value
-    elif isinstance(value, str):
-        value = value.encode()
+    if type(value) is not bytes:  # bytes, the hot path's case, go straight through
+        value = b"%d" % value if isinstance(value, int) else str(value).encode()
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 

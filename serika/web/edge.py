@@ -36,7 +36,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from serika.header_lines import encoded
 from serika.web.dashboard.security import EVERY_RESPONSE
 from serika.web.errors import error_answer
-from serika.web.http_server import ANSWER_EXTENSION, BODY_EXTENSION, HEAD_EXTENSION
+from serika.web.head_lines import add_head_lines
+from serika.web.http_server import ANSWER_EXTENSION, BODY_EXTENSION
 from serika.web.responses import JSON
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -87,11 +88,7 @@ class ApiEdge:
             response = await endpoint(request)
         except Exception as error:  # answered as the app's exception handlers answer it
             response = await error_answer(request, error)
-        head_lines = extensions.get(HEAD_EXTENSION)  # serika.web.head_lines, inline
-        if head_lines is not None:
-            head_lines.append(_EVERY_RESPONSE_LINES)
-        else:
-            response.raw_headers.extend(EVERY_RESPONSE)
+        add_head_lines(scope, response.raw_headers, *_EVERY_RESPONSE_LINES)
         if type(response) in _WHOLE and response.background is None:
             answer = extensions.get(ANSWER_EXTENSION)
             if answer is not None and answer(
