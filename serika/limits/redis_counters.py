@@ -21,7 +21,7 @@ import asyncio
 import logging
 import struct
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from serika.errors import SerikaError
 from serika.limits.counters import (
@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 # little-endian doubles (one struct.pack instead of a decimal string per number; exact for
 # integers up to 2^53).
 # ARGV[1], what changes from call to call: n; g, how many settlements; a, how many amounts;
-#   the call's a amounts; then for each settlement, how many deltas and the deltas.
+#   for each settlement, how many deltas it brings; the call's a amounts; then each
+#   settlement's deltas. (The counts come first: a command of one shape packs them once.)
 # ARGV[2], what a limiter's plan keeps for a whole window (packed once): for each bucket
 #   taken from, which amount it takes (1-based), the room it requires, its limit, its ttl_ms.
 # ARGV[3], each settlement's shape (packed once per plan): c, its buckets; then for each
@@ -55,21 +56,22 @@ end
 local function int(x) return string.format('%d', x) end
 local spec = numbers(ARGV[1])
 local n, groups, a = spec[1], spec[2], spec[3]
+local amounts = 3 + groups
 if groups > 0 then
   local shapes = numbers(ARGV[3])
-  local key, s, at = n + 1, 1, 3 + a
+  local key, s, at = n + 1, 1, amounts + a
   for g = 1, groups do
-    local c, d = shapes[s], spec[at + 1]
+    local c = shapes[s]
     s = s + 1
     for b = 1, c do
-      local delta = spec[at + 1 + shapes[s]]
+      local delta = spec[at + shapes[s]]
       if delta ~= 0 and redis.call('INCRBY', KEYS[key], int(delta)) == delta then
         redis.call('PEXPIRE', KEYS[key], int(shapes[s + 1]))
       end
       key = key + 1
       s = s + 2
     end
-    at = at + 1 + d
+    at = at + spec[3 + g]
   end
 end
 if n == 0 then return {0} end
@@ -77,11 +79,11 @@ local fixed = numbers(ARGV[2])
 local out = {0}
 for i = 1, n do
   local f = 4 * i - 3
-  local increment = spec[3 + fixed[f]]
+  local increment = spec[amounts + fixed[f]]
   local v = redis.call('INCRBY', KEYS[i], int(increment))
   local limit = fixed[f + 2]
   if limit > 0 and v - increment + fixed[f + 1] > limit then
-    for j = 1, i - 1 do redis.call('DECRBY', KEYS[j], int(spec[3 + fixed[4 * j - 3]])) end
+    for j = 1, i - 1 do redis.call('DECRBY', KEYS[j], int(spec[amounts + fixed[4 * j - 3]])) end
     if v == increment then redis.call('DEL', KEYS[i])
     else redis.call('DECRBY', KEYS[i], int(increment)) end
     return {i, v - increment}
@@ -93,13 +95,24 @@ return out
 """
 
 
-class _Prepared(NamedTuple):
-    """Buckets to take from, packed for the script: their keys as bulk strings back to back,
-    how many, and ARGV[2] (each one's amount, required, limit and ttl_ms)."""
+# A script call of one shape, ready but for the numbers that change from call to call: the
+# command is head + pack(*amounts, *deltas) + tail; the last item is how many amounts it takes.
+_Frame = tuple[bytes, Callable[..., bytes], bytes, int]
+_FRAMES_MOST = 8  # frames a plan keeps (one per settlement its takes have carried, and none)
 
-    keys: bytes
-    how_many: int
-    fixed: bytes
+
+class _Prepared:
+    """Buckets to take from, packed for the script: their keys as bulk strings back to back,
+    how many, and ARGV[2] (each one's amount, required, limit and ttl_ms). ``frames`` keeps
+    the plan's calls by the settlement they carry (``None``: none)."""
+
+    __slots__ = ("fixed", "frames", "how_many", "keys")
+
+    def __init__(self, keys: bytes, how_many: int, fixed: bytes) -> None:
+        self.keys = keys
+        self.how_many = how_many
+        self.fixed = fixed
+        self.frames: dict[_Settlement | None, _Frame] = {}
 
 
 class _Settlement:
@@ -115,7 +128,6 @@ class _Settlement:
         self.shape = shape
 
 
-_NO_BUCKETS = _Prepared(b"", 0, bulk(b""))
 _BATCH_MOST = 256  # settlements of different plans a batch holds before it is sent at once
 
 
@@ -150,6 +162,7 @@ class RedisCounters:
         self._batch: dict[_Settlement, list[int]] = {}  # settlements to send -> their deltas
         self._timer: asyncio.TimerHandle | None = None
         self._settling: set[asyncio.Future[Any]] = set()
+        self._no_buckets = _Prepared(b"", 0, bulk(b""))  # settlements sent on their own
 
     async def take(self, buckets: Sequence[BucketFields]) -> Taken:
         fixed = [
@@ -174,7 +187,7 @@ class RedisCounters:
 
     def _prepared(self, keys: list[str], fixed: list[int]) -> _Prepared:
         packed = b"".join(self._keys.get(key) or self._packed_key(key) for key in keys)
-        return _Prepared(packed, len(keys), bulk(self._pack(fixed)))
+        return _Prepared(packed, len(keys), bulk(self._packer(len(fixed))(*fixed)))
 
     async def _take(self, prepared: _Prepared, amounts: Sequence[int]) -> Taken:
         command, settled = self._command(prepared, amounts)
@@ -201,7 +214,7 @@ class RedisCounters:
         shape = [len(buckets)]
         for _, which, ttl_ms in buckets:
             shape += (which + 1, ttl_ms)
-        return _Settlement(keys, len(buckets), self._pack(shape))
+        return _Settlement(keys, len(buckets), self._packer(len(shape))(*shape))
 
     def settle_prepared(self, prepared: _Settlement, deltas: Sequence[int]) -> None:
         """Add to the batch the next take (or the timer) sends."""
@@ -239,36 +252,85 @@ class RedisCounters:
 
     def _command(self, prepared: _Prepared, amounts: Sequence[int]) -> tuple[bytes, int]:
         """The script call taking ``amounts`` from the prepared buckets, carrying the batch
-        of settlements; and how many settlements it carries."""
-        numbers = [prepared.how_many, 0, len(amounts), *amounts]
-        keys = prepared.keys
-        count = prepared.how_many
-        shapes = b""
-        settled = 0
-        if self._batch:  # the timer stays: cancelling and setting one per request cost more
-            batch, self._batch = self._batch, {}
-            settled = numbers[1] = len(batch)
-            key_parts = [keys]
-            shape_parts = []
-            for settlement, deltas in batch.items():
-                key_parts.append(settlement.keys)
-                shape_parts.append(settlement.shape)
-                numbers.append(len(deltas))
-                numbers += deltas
-                count += settlement.how_many
-            keys = b"".join(key_parts)
-            shapes = b"".join(shape_parts)
-        args = (bulk(self._pack(numbers)), prepared.fixed, bulk(shapes))
-        return self._script.command_of(count, keys, args), settled
+        of settlements; and how many settlements it carries. A call carrying none or one (the
+        common cases) is filled into its frame, worked out once per plan and settlement."""
+        batch = self._batch
+        if not batch:
+            frame = prepared.frames.get(None)
+            if frame is None or frame[3] != len(amounts):
+                frame = self._frame(prepared, None, len(amounts), 0)
+            head, pack, tail, _ = frame
+            return head + pack(*amounts) + tail, 0
+        self._batch = {}  # the timer stays: cancelling and setting one per request cost more
+        if len(batch) > 1:
+            return self._command_of_many(prepared, amounts, batch), len(batch)
+        ((settlement, deltas),) = batch.items()
+        frame = prepared.frames.get(settlement)
+        if frame is None or frame[3] != len(amounts):
+            frame = self._frame(prepared, settlement, len(amounts), len(deltas))
+        head, pack, tail, _ = frame
+        return head + pack(*amounts, *deltas) + tail, 1
 
-    def _pack(self, numbers: list[int]) -> bytes:
-        """``numbers`` as little-endian doubles (a packer kept per count)."""
-        packer = self._doubles.get(len(numbers))
+    def _frame(
+        self, prepared: _Prepared, settlement: _Settlement | None, amounts: int, deltas: int
+    ) -> _Frame:
+        """The frame of a take from ``prepared`` carrying ``settlement`` (or none), kept
+        with the plan (at most ``_FRAMES_MOST``; past them, made for the one call)."""
+        keys, key_count, shape = prepared.keys, prepared.how_many, b""
+        counts = [key_count, 0, amounts]
+        if settlement is not None:
+            keys += settlement.keys
+            key_count += settlement.how_many
+            shape = settlement.shape
+            counts[1] = 1
+            counts.append(deltas)
+        numbers = len(counts) + amounts + deltas
+        head = b"%s%s$%d\r\n%s" % (
+            self._script.head(key_count, 3),
+            keys,
+            8 * numbers,
+            self._packer(len(counts))(*counts),
+        )
+        frame = (
+            head,
+            self._packer(amounts + deltas),
+            b"\r\n" + prepared.fixed + bulk(shape),
+            amounts,
+        )
+        frames = prepared.frames
+        if settlement in frames or len(frames) < _FRAMES_MOST:
+            frames[settlement] = frame
+        return frame
+
+    def _command_of_many(
+        self, prepared: _Prepared, amounts: Sequence[int], batch: dict[_Settlement, list[int]]
+    ) -> bytes:
+        """``_command`` carrying the settlements of several plans."""
+        numbers = [prepared.how_many, len(batch), len(amounts)]
+        key_parts = [prepared.keys]
+        shape_parts = []
+        all_deltas: list[int] = []
+        count = prepared.how_many
+        for settlement, deltas in batch.items():
+            key_parts.append(settlement.keys)
+            shape_parts.append(settlement.shape)
+            numbers.append(len(deltas))
+            all_deltas += deltas
+            count += settlement.how_many
+        numbers += amounts
+        numbers += all_deltas
+        packed = self._packer(len(numbers))(*numbers)
+        args = (bulk(packed), prepared.fixed, bulk(b"".join(shape_parts)))
+        return self._script.command_of(count, b"".join(key_parts), args)
+
+    def _packer(self, count: int) -> Callable[..., bytes]:
+        """Packs ``count`` numbers as little-endian doubles (a packer kept per count)."""
+        packer = self._doubles.get(count)
         if packer is None:
-            packer = struct.Struct(f"<{len(numbers)}d").pack
+            packer = struct.Struct(f"<{count}d").pack
             if len(self._doubles) < 64:
-                self._doubles[len(numbers)] = packer
-        return packer(*numbers)
+                self._doubles[count] = packer
+        return packer
 
     def _packed_key(self, key: str) -> bytes:
         if len(self._keys) >= 50_000:  # keys name their window: most are soon unused
@@ -283,7 +345,7 @@ class RedisCounters:
     def _send_batch(self) -> None:
         """Send the batch on its own: a take of no bucket."""
         if self._batch:
-            command, count = self._command(_NO_BUCKETS, [])
+            command, count = self._command(self._no_buckets, ())
             self._send(command, count)
 
     def _send(self, command: bytes, count: int, retried: bool = False) -> None:

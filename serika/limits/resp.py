@@ -278,17 +278,21 @@ class Script:
 
     def command_of(self, key_count: int, keys: bytes, args: Sequence[bytes]) -> bytes:
         """``command`` of ``key_count`` keys already packed back to back."""
-        shape = (key_count, len(args))
+        return self.head(key_count, len(args)) + keys + b"".join(args)
+
+    def head(self, key_count: int, arg_count: int) -> bytes:
+        """What an ``EVALSHA`` of this script with so many keys and arguments starts with."""
+        shape = (key_count, arg_count)
         head = self._heads.get(shape)
         if head is None:
             head = b"*%d\r\n$7\r\nEVALSHA\r\n%s%s" % (
-                3 + key_count + len(args),
+                3 + key_count + arg_count,
                 bulk(self.sha),
                 bulk(key_count),
             )
             if len(self._heads) < 64:
                 self._heads[shape] = head
-        return head + keys + b"".join(args)
+        return head
 
     async def run(self, command: bytes) -> Any:
         """Send a ``command`` of this script (queued before the first suspension)."""

@@ -189,3 +189,27 @@ def test_prepared_settlements_give_each_bucket_its_delta(make_counters: type) ->
             await counters.close()
 
     run(scenario())
+
+
+def test_a_plan_taken_from_again_and_again_counts_every_call_and_settlement(
+    make_counters: type,
+) -> None:
+    async def scenario() -> None:
+        counters: Counters = make_counters()
+        try:
+            # The limiter's rhythm: each call of a plan takes, then settles what it reserved.
+            prepared = counters.prepare((("r", 0, 0, 60_000), ("t", 1, 0, 60_000)))
+            settling = counters.prepare_settlement((("t", 1, 60_000),))
+            seen = []
+            for _ in range(3):
+                seen.append((await counters.take_prepared(prepared, (1, 50))).values)
+                counters.settle_prepared(settling, (0, -20))  # each used 30 of its 50
+            assert seen == [(1, 50), (2, 80), (3, 110)]
+            # The same plan with a third amount it does not take from, then with none carried
+            taken = await counters.take_prepared(prepared, (1, 50, 999))
+            assert taken.values == (4, 140)
+            assert (await counters.take_prepared(prepared, (1, 0))).values == (5, 140)
+        finally:
+            await counters.close()
+
+    run(scenario())
