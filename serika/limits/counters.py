@@ -35,6 +35,9 @@ SettledBucket = tuple[str, int, int]
 
 
 class Taken(NamedTuple):
+    """What a take found. (Hot paths make one with ``tuple.__new__(Taken, (...))``: the same
+    tuple, without the Python-level ``__new__`` a NamedTuple's call goes through.)"""
+
     admitted: bool
     failed: int | None  # index of the first bucket without room
     values: tuple[int, ...]  # each bucket's value after the take (before, for the failed one)
@@ -142,7 +145,7 @@ class InProcessCounters:
                 return Taken(False, len(values), (value,))
             cell.value = value = value + amounts[which]
             values.append(value)
-        return Taken(True, None, tuple(values))
+        return tuple.__new__(Taken, (True, None, tuple(values)))  # Taken(...), without its __new__
 
     def take_one(self, key: str, limit: int, ttl_ms: int) -> tuple[bool, int, int]:
         """One request against one limited bucket (an unmetered call), the common case:

@@ -277,7 +277,10 @@ class Limiter:
             value = values[n]
             fill += (limit - value if value < limit else 0, reset)
         head = plan.head % tuple(fill)
-        return Admission(head, plan.lines, plan.reserved, tokens, cost, plan.settling)
+        # Admission(...) without the Python-level __new__ of a NamedTuple's call
+        return tuple.__new__(
+            Admission, (head, plan.lines, plan.reserved, tokens, cost, plan.settling)
+        )
 
     def _window_specs(
         self, caller: Caller, epoch: float

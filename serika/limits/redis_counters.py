@@ -21,6 +21,7 @@ import asyncio
 import logging
 import struct
 from collections.abc import Callable, Coroutine, Sequence
+from operator import add
 from typing import Any
 
 from serika.errors import SerikaError
@@ -203,7 +204,7 @@ class RedisCounters:
         failed = result[0]
         if failed:
             return Taken(False, failed - 1, (result[1],))
-        return Taken(True, None, tuple(result[1:]))
+        return tuple.__new__(Taken, (True, None, tuple(result[1:])))
 
     def adjust_soon(self, items: Sequence[tuple[str, int, int]]) -> None:
         deltas = [delta for _, delta, _ in items]
@@ -228,8 +229,7 @@ class RedisCounters:
             elif len(batch) >= _BATCH_MOST:
                 self._send_batch()
         else:
-            for n, delta in enumerate(deltas):
-                found[n] += delta
+            batch[prepared] = list(map(add, found, deltas))
 
     async def seed(self, key: str, value: int, ttl_ms: int) -> None:
         self._send_batch()

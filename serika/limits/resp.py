@@ -62,22 +62,25 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
 
-    def request(self, command: bytes) -> asyncio.Future[Any]:
-        future = self._loop.create_future()
-        self.enqueue(command, future)
-        return future
-
-    def enqueue(self, command: bytes, future: asyncio.Future[Any]) -> None:
+    def request(
+        self, command: bytes, future: asyncio.Future[Any] | None = None
+    ) -> asyncio.Future[Any]:
         """Send ``command``: at once when no other command is waiting for its reply (a lone
         caller gains nothing by waiting); otherwise the commands of one event-loop tick are
-        written together, once the tick ends."""
-        if not self._pending and self._transport is not None and self.lost is None:
+        written together, once the tick ends. ``future`` (a new one if not given) gets the
+        reply."""
+        if future is None:
+            future = self._loop.create_future()
+        pending = self._pending
+        if not pending and self._transport is not None and self.lost is None:
             self._transport.write(command)
         else:
-            if not self._out:
+            out = self._out
+            if not out:
                 self._loop.call_soon(self._flush)
-            self._out.append(command)
-        self._pending.append(future)
+            out.append(command)
+        pending.append(future)
+        return future
 
     def _flush(self) -> None:
         out, self._out = self._out, []
@@ -195,7 +198,7 @@ class RespClient:
         backlog, self._backlog = self._backlog, []
         for command, future in backlog:
             if not future.done():  # a caller that gave up is not sent
-                connection.enqueue(command, future)
+                connection.request(command, future)
         if self._watchdog is None:
             self._watch(connection, connection.replies, None)
 
