@@ -50,13 +50,22 @@ def _api_routes() -> list[BaseRoute]:
     ]
 
 
+# Allocations between collections of the youngest generation in a server process: measured
+# 700 (Python's) 449.4k instructions per chat completion at 32 connections, 2,000 434.7k,
+# 10,000 429.3k, 50,000 431.7k (bench/limits_instructions.py, limits off, heap frozen).
+_YOUNG_COLLECTION = 10_000
+
+
 def create_app(
-    settings: Settings, clock: Clock | None = None, *, freeze_heap: bool = False
+    settings: Settings, clock: Clock | None = None, *, tune_gc: bool = False
 ) -> Starlette:
-    """The application. ``freeze_heap`` (a server process of its own, as ``serika serve``
-    runs it): once started, exempt everything that exists from the garbage collector's full
+    """The application. ``tune_gc`` (a server process of its own, as ``serika serve`` runs
+    it): once started, exempt everything that exists from the garbage collector's full
     collections, which otherwise walk every module, table and model of the server each time
-    (measured: ~18 % of the time of ``GET /models``, and its slowest answers)."""
+    (measured: ~18 % of the time of ``GET /models``, and its slowest answers); and collect the
+    youngest generation every ``_YOUNG_COLLECTION`` allocations instead of Python's 700,
+    which at that rate walked the objects of every request in flight again and again (~6 %
+    of the instructions of a chat completion; bench/GATEWAY.md)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -66,8 +75,9 @@ def create_app(
                 raise NotMigrated("the database is not migrated: run `serika migrate` first")
             await services.start()
             app.state.services = services
-            if freeze_heap:
+            if tune_gc:
                 gc.freeze()
+                gc.set_threshold(_YOUNG_COLLECTION, *gc.get_threshold()[1:])
             yield
         finally:
             await services.close()
@@ -114,4 +124,4 @@ class _Serika(Starlette):
 
 def app_from_environment() -> Starlette:
     """The uvicorn factory used by ``serika serve`` (each worker builds its own app)."""
-    return create_app(Settings.load(os.environ), freeze_heap=True)
+    return create_app(Settings.load(os.environ), tune_gc=True)
