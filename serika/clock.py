@@ -22,8 +22,7 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
+    # The functions themselves: read on every request, and a method wrapping each cost a
+    # Python call more.
+    monotonic = staticmethod(time.monotonic)
+    time = staticmethod(time.time)
