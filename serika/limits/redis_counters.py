@@ -255,21 +255,18 @@ class RedisCounters:
         of settlements; and how many settlements it carries. A call carrying none or one (the
         common cases) is filled into its frame, worked out once per plan and settlement."""
         batch = self._batch
-        if not batch:
-            frame = prepared.frames.get(None)
-            if frame is None or frame[3] != len(amounts):
-                frame = self._frame(prepared, None, len(amounts), 0)
-            head, pack, tail, _ = frame
-            return head + pack(*amounts) + tail, 0
-        self._batch = {}  # the timer stays: cancelling and setting one per request cost more
-        if len(batch) > 1:
-            return self._command_of_many(prepared, amounts, batch), len(batch)
-        ((settlement, deltas),) = batch.items()
+        settlement: _Settlement | None = None
+        deltas: Sequence[int] = ()
+        if batch:
+            self._batch = {}  # the timer stays: cancelling and setting one per request cost more
+            if len(batch) > 1:
+                return self._command_of_many(prepared, amounts, batch), len(batch)
+            ((settlement, deltas),) = batch.items()
         frame = prepared.frames.get(settlement)
         if frame is None or frame[3] != len(amounts):
             frame = self._frame(prepared, settlement, len(amounts), len(deltas))
         head, pack, tail, _ = frame
-        return head + pack(*amounts, *deltas) + tail, 1
+        return head + pack(*amounts, *deltas) + tail, len(batch)
 
     def _frame(
         self, prepared: _Prepared, settlement: _Settlement | None, amounts: int, deltas: int
