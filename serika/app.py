@@ -52,8 +52,10 @@ def _api_routes() -> list[BaseRoute]:
 
 # Allocations between collections of the youngest generation in a server process: measured
 # 700 (Python's) 449.4k instructions per chat completion at 32 connections, 2,000 434.7k,
-# 10,000 429.3k, 50,000 431.7k (bench/limits_instructions.py, limits off, heap frozen).
-_YOUNG_COLLECTION = 10_000
+# 10,000 429.3k, 50,000 431.7k (bench/limits_instructions.py, limits off, heap frozen); but at
+# 10,000 the p99 at one connection doubled (3.3-4.2 ms -> 6.8-8.6, the slowest answers 11-17
+# ms -> 18-26) where 2,000 left it as it was (bench/GATEWAY.md).
+_YOUNG_COLLECTION = 2_000
 
 
 def create_app(
