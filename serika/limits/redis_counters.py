@@ -21,6 +21,7 @@ import asyncio
 import logging
 import struct
 from collections.abc import Callable, Coroutine, Sequence
+from itertools import chain
 from operator import add
 from typing import Any
 
@@ -253,72 +254,45 @@ class RedisCounters:
     def _command(self, prepared: _Prepared, amounts: Sequence[int]) -> tuple[bytes, int]:
         """The script call taking ``amounts`` from the prepared buckets, carrying the batch
         of settlements; and how many settlements it carries. A call carrying none or one (the
-        common cases) is filled into its frame, worked out once per plan and settlement."""
+        common cases) is filled into a frame the plan keeps for that settlement."""
         batch = self._batch
         settlement: _Settlement | None = None
         deltas: Sequence[int] = ()
         if batch:
             self._batch = {}  # the timer stays: cancelling and setting one per request cost more
-            if len(batch) > 1:
-                return self._command_of_many(prepared, amounts, batch), len(batch)
+            if len(batch) > 1:  # several plans' settlements: a frame for this call alone
+                carrying = [(settled, len(numbers)) for settled, numbers in batch.items()]
+                head, pack, tail, _ = self._frame(prepared, carrying, len(amounts))
+                filled = pack(*amounts, *chain.from_iterable(batch.values()))
+                return head + filled + tail, len(batch)
             ((settlement, deltas),) = batch.items()
-        frame = prepared.frames.get(settlement)
+        frames = prepared.frames
+        frame = frames.get(settlement)
         if frame is None or frame[3] != len(amounts):
-            frame = self._frame(prepared, settlement, len(amounts), len(deltas))
+            carried = [] if settlement is None else [(settlement, len(deltas))]
+            frame = self._frame(prepared, carried, len(amounts))
+            if settlement in frames or len(frames) < _FRAMES_MOST:
+                frames[settlement] = frame
         head, pack, tail, _ = frame
         return head + pack(*amounts, *deltas) + tail, len(batch)
 
     def _frame(
-        self, prepared: _Prepared, settlement: _Settlement | None, amounts: int, deltas: int
+        self, prepared: _Prepared, carried: Sequence[tuple[_Settlement, int]], amounts: int
     ) -> _Frame:
-        """The frame of a take from ``prepared`` carrying ``settlement`` (or none), kept
-        with the plan (at most ``_FRAMES_MOST``; past them, made for the one call)."""
-        keys, key_count, shape = prepared.keys, prepared.how_many, b""
-        counts = [key_count, 0, amounts]
-        if settlement is not None:
-            keys += settlement.keys
-            key_count += settlement.how_many
-            shape = settlement.shape
-            counts[1] = 1
-            counts.append(deltas)
-        numbers = len(counts) + amounts + deltas
+        """The script call taking ``amounts`` amounts from ``prepared``'s buckets and carrying
+        the ``(settlement, how many deltas)`` of ``carried``, but for those numbers."""
+        keys = prepared.keys + b"".join(settlement.keys for settlement, _ in carried)
+        key_count = prepared.how_many + sum(settlement.how_many for settlement, _ in carried)
+        counts = [prepared.how_many, len(carried), amounts, *(deltas for _, deltas in carried)]
+        filled = amounts + sum(deltas for _, deltas in carried)
         head = b"%s%s$%d\r\n%s" % (
             self._script.head(key_count, 3),
             keys,
-            8 * numbers,
+            8 * (len(counts) + filled),
             self._packer(len(counts))(*counts),
         )
-        frame = (
-            head,
-            self._packer(amounts + deltas),
-            b"\r\n" + prepared.fixed + bulk(shape),
-            amounts,
-        )
-        frames = prepared.frames
-        if settlement in frames or len(frames) < _FRAMES_MOST:
-            frames[settlement] = frame
-        return frame
-
-    def _command_of_many(
-        self, prepared: _Prepared, amounts: Sequence[int], batch: dict[_Settlement, list[int]]
-    ) -> bytes:
-        """``_command`` carrying the settlements of several plans."""
-        numbers = [prepared.how_many, len(batch), len(amounts)]
-        key_parts = [prepared.keys]
-        shape_parts = []
-        all_deltas: list[int] = []
-        count = prepared.how_many
-        for settlement, deltas in batch.items():
-            key_parts.append(settlement.keys)
-            shape_parts.append(settlement.shape)
-            numbers.append(len(deltas))
-            all_deltas += deltas
-            count += settlement.how_many
-        numbers += amounts
-        numbers += all_deltas
-        packed = self._packer(len(numbers))(*numbers)
-        args = (bulk(packed), prepared.fixed, bulk(b"".join(shape_parts)))
-        return self._script.command_of(count, b"".join(key_parts), args)
+        shapes = b"".join(settlement.shape for settlement, _ in carried)
+        return head, self._packer(filled), b"\r\n" + prepared.fixed + bulk(shapes), amounts
 
     def _packer(self, count: int) -> Callable[..., bytes]:
         """Packs ``count`` numbers as little-endian doubles (a packer kept per count)."""

@@ -259,8 +259,10 @@ class RespClient:
 
 def bulk(value: str | bytes | int) -> bytes:
     """One RESP bulk string (an item of a command)."""
-    if type(value) is not bytes:  # bytes, the hot path's case, go straight through
-        value = b"%d" % value if isinstance(value, int) else str(value).encode()
+    if isinstance(value, int):
+        value = b"%d" % value
+    elif isinstance(value, str):
+        value = value.encode()
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
@@ -277,11 +279,7 @@ class Script:
     def command(self, keys: Sequence[bytes], args: Sequence[bytes]) -> bytes:
         """The packed ``EVALSHA`` of keys and arguments already packed by ``bulk`` (callers
         on a hot path keep the bulk strings they reuse)."""
-        return self.command_of(len(keys), b"".join(keys), args)
-
-    def command_of(self, key_count: int, keys: bytes, args: Sequence[bytes]) -> bytes:
-        """``command`` of ``key_count`` keys already packed back to back."""
-        return self.head(key_count, len(args)) + keys + b"".join(args)
+        return self.head(len(keys), len(args)) + b"".join(keys) + b"".join(args)
 
     def head(self, key_count: int, arg_count: int) -> bytes:
         """What an ``EVALSHA`` of this script with so many keys and arguments starts with."""
