@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -147,7 +148,9 @@ class TextGateway:
         if not streaming:
             answer = await provider.complete(call)
             answer["model"] = requested
-            self._settle(ticket, model, operation, body, answer.get("usage"), answer)
+            ticket.measure = partial(
+                self._settle, ticket, model, operation, body, answer.get("usage"), answer
+            )
             return answer
         chunks = provider.stream(call)
         try:

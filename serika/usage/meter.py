@@ -35,6 +35,7 @@ class Meter:
         self._unbilled = UnbilledCalls()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
 
     def open(
         self,
@@ -54,11 +55,30 @@ class Meter:
             spend_limit_micro_usd,
         )
 
+    def close_soon(self, ticket: UsageTicket) -> None:
+        """Close the ticket on the event loop's next turn: after the answer in hand is written.
+
+        A call's bookkeeping (its tokens and cost, the record, the limits' settlement, the
+        key's totals) is none of its caller's business, so it need not hold up the answer:
+        at one connection it was ~6 % of the time a chat completion spent in the server. It
+        still comes before anything read after the answer: the loop runs callbacks in the
+        order they were scheduled, and the next request, from any caller, comes after.
+        """
+        loop = self._loop
+        if loop is None:  # not started (no loop to defer to): at once
+            self.close(ticket)
+        else:
+            loop.call_soon(self.close, ticket)
+
     def close(self, ticket: UsageTicket) -> None:
         """Record the ticket once; later calls do nothing."""
         if ticket.closed:
             return
         ticket.closed = True
+        measure = ticket.measure
+        if measure is not None:
+            ticket.measure = None
+            measure()
         latency_ms = int((self._clock.monotonic() - ticket.started) * 1000)
         if ticket.billed():
             self._pending.append(ticket.row(latency_ms))
@@ -105,6 +125,7 @@ class Meter:
         return written
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="serika-meter")
 
     async def stop(self) -> None:

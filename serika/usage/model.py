@@ -3,6 +3,8 @@ permitted, closed when it ends."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from serika.limits.limiter import Admission, Caller
 from serika.usage.record import UsageRow
 
@@ -21,6 +23,9 @@ class UsageTicket:
     deferred: bool = False  # a stream closes its own ticket when it ends
     closed: bool = False
     admission: Admission | None = None  # what the limiter reserved for this request
+    # Works out what the call used (its tokens and cost) when the ticket closes, so that
+    # need not be done before the answer goes (``Meter.close_soon``).
+    measure: Callable[[], None] | None = None
 
     def __init__(
         self,

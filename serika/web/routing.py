@@ -112,7 +112,7 @@ def _key_endpoint(
             raise
         if not ticket.deferred:
             ticket.status = response.status_code
-            found.meter.close(ticket)
+            found.meter.close_soon(ticket)  # once the answer is written
         admission = ticket.admission
         if admission is not None and admission.head:
             add_head_lines(request.scope, response.raw_headers, admission.head, admission.lines)
