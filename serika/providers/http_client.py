@@ -306,7 +306,9 @@ class HttpClient:
         self._limit = max_connections
         self._timeouts = timeouts
         self._ssl = ssl_context
-        self._origins: dict[str, tuple[_Origin, str]] = {}
+        # (method, URL, headers) -> the origin and the request's head but for its length:
+        # a provider sends the same few heads again and again.
+        self._heads: dict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[_Origin, bytes]] = {}
         self._idle: dict[_Origin, list[_Connection]] = {}
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -323,8 +325,11 @@ class HttpClient:
         loop = asyncio.get_running_loop()
         timeouts = self._timeouts
         deadline = loop.time() + timeouts.total
-        origin, target = self._split(url)
-        data = _encode(method, target, origin, body, headers or {})
+        origin, head = self._head(method, url, headers)
+        if body is None:
+            data = head + b"\r\n"
+        else:
+            data = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
         for attempt in (0, 1):
             connection = await self._acquire(origin, loop, deadline)
             reused = connection.used > 0
@@ -363,8 +368,11 @@ class HttpClient:
                 connection.close()
         self._idle.clear()
 
-    def _split(self, url: str) -> tuple[_Origin, str]:
-        known = self._origins.get(url)
+    def _head(
+        self, method: str, url: str, headers: Mapping[str, str] | None
+    ) -> tuple[_Origin, bytes]:
+        key = (method, url, tuple(headers.items()) if headers else ())
+        known = self._heads.get(key)
         if known is not None:
             return known
         parts = urlsplit(url)
@@ -373,9 +381,10 @@ class HttpClient:
         secure = parts.scheme == "https"
         origin = _Origin(secure, parts.hostname, parts.port or (443 if secure else 80))
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        if len(self._origins) < 1024:
-            self._origins[url] = (origin, target)
-        return origin, target
+        made = (origin, _encode_head(method, target, origin, key[2]))
+        if len(self._heads) < 1024:
+            self._heads[key] = made
+        return made
 
     async def _acquire(
         self, origin: _Origin, loop: asyncio.AbstractEventLoop, deadline: float
@@ -447,17 +456,16 @@ class HttpClient:
         return self._ssl
 
 
-def _encode(
-    method: str, target: str, origin: _Origin, body: bytes | None, headers: Mapping[str, str]
+def _encode_head(
+    method: str, target: str, origin: _Origin, headers: tuple[tuple[str, str], ...]
 ) -> bytes:
+    """The request's head up to its length line (which each request adds, with the blank
+    line ending the head)."""
     lines = [f"{method} {target} HTTP/1.1\r\nHost: {origin.host_header}\r\n"]
-    lines += [f"{name}: {value}\r\n" for name, value in headers.items()]
-    if body is not None:
-        lines.append(f"Content-Length: {len(body)}\r\n")
-    lines.append("\r\n")
+    lines += [f"{name}: {value}\r\n" for name, value in headers]
     head = "".join(lines).encode("latin-1")
     # Checked once, as a whole: no header smuggled a line break in (each line has its own).
     ends = len(lines) + 1  # the request line and Host share the first piece
     if head.count(b"\n") != ends or head.count(b"\r") != ends:
         raise UpstreamConnectionError("A header for the provider holds a line break.")
-    return head + body if body else head
+    return head

@@ -109,6 +109,39 @@ def test_requests_share_one_kept_alive_connection_and_arrive_intact() -> None:
     run(scenario)
 
 
+def test_repeated_requests_each_carry_their_own_headers_length_and_body() -> None:
+    """A head is made once per method, URL and headers: what changes still goes out right."""
+
+    async def scenario() -> None:
+        server, seen, port = await serve(fixed(b"{}"))
+        client = HttpClient(8, FAST)
+        base = f"http://127.0.0.1:{port}"
+        sent = [
+            ("POST", "/a", b"x" * 3, {"Authorization": "Bearer one"}),
+            ("POST", "/a", b"y" * 12, {"Authorization": "Bearer two"}),
+            ("POST", "/a", b"z" * 1000, {"Authorization": "Bearer one"}),
+            ("POST", "/b", b"", {"Authorization": "Bearer one"}),
+            ("GET", "/a", None, {"Authorization": "Bearer one"}),
+            ("POST", "/a", b"w" * 7, {"Authorization": "Bearer one", "X-Extra": "1"}),
+        ]
+        for method, path, body, headers in sent:
+            answer = await client.request(method, base + path, body, headers)
+            assert await answer.read() == b"{}"
+        await client.close()
+        server.close()
+        assert len(seen.requests) == len(sent)
+        for (method, path, body, headers), (_, line, got, got_body) in zip(
+            sent, seen.requests, strict=True
+        ):
+            assert line == f"{method} {path} HTTP/1.1".encode()
+            assert got["authorization"] == headers["Authorization"]
+            assert got.get("x-extra") == headers.get("X-Extra")
+            assert got_body == (body or b"")
+            assert got.get("content-length") == (None if body is None else str(len(body)))
+
+    run(scenario)
+
+
 def test_a_chunked_answer_is_handed_over_piece_by_piece_as_it_arrives() -> None:
     release = asyncio.Event()
 
@@ -372,6 +405,8 @@ def test_header_values_cannot_smuggle_lines() -> None:
     async def scenario() -> None:
         client = HttpClient(8, FAST)
         with pytest.raises(UpstreamConnectionError):
+            await client.request("GET", "http://127.0.0.1:1/", None, {"X": "a\r\nEvil: 1"})
+        with pytest.raises(UpstreamConnectionError):  # every time, not only the first
             await client.request("GET", "http://127.0.0.1:1/", None, {"X": "a\r\nEvil: 1"})
         with pytest.raises(UpstreamConnectionError):
             await client.request("GET", "ftp://example.com/")
