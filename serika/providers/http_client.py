@@ -73,6 +73,7 @@ class _Connection(asyncio.Protocol):
     def _reset(self) -> None:
         self.status = 0
         self.raw_headers: list[tuple[bytes, bytes]] = []  # as received; decoded when asked
+        self.encoding: bytes | None = None  # Content-Encoding (repeats joined by commas)
         self.head_done = False
         self.keep_alive = False
         self.complete = False
@@ -107,6 +108,8 @@ class _Connection(asyncio.Protocol):
         # Providers send a score of headers (ids, timings, their own rate limits) of which a
         # call reads two or three: they are kept as they came, and decoded only when asked.
         self.raw_headers.append((name, value))
+        if len(name) == 16 and name.lower() == b"content-encoding":  # noted as it passes
+            self.encoding = value if self.encoding is None else self.encoding + b", " + value
 
     def _framed(self) -> bool:
         """Whether the answer says where it ends (a length, or chunks)."""
@@ -209,7 +212,7 @@ class Response:
         self._raw = connection.raw_headers  # the connection's next answer gets a new list
         self._headers: dict[str, str] | None = None
         self._done = False
-        encoding = (_header(self._raw, b"content-encoding") or b"identity").strip().lower()
+        encoding = (connection.encoding or b"identity").strip().lower()
         self._decoder = None if encoding == b"identity" else _decoder(encoding.decode("latin-1"))
 
     @property
@@ -230,6 +233,14 @@ class Response:
 
     async def read(self, limit: int | None = None) -> bytes:
         """The whole body (UpstreamConnectionError past ``limit`` bytes)."""
+        connection = self._connection
+        if connection.complete and self._decoder is None and not self._done:
+            # All of it is there (a short answer comes with its head): no waiting, no pieces.
+            data = connection.take()
+            self.close()
+            if limit is not None and len(data) > limit:
+                raise UpstreamConnectionError("The provider's answer is too large.")
+            return data
         parts: list[bytes] = []
         size = 0
         try:

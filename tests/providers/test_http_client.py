@@ -142,6 +142,46 @@ def test_repeated_requests_each_carry_their_own_headers_length_and_body() -> Non
     run(scenario)
 
 
+def test_an_answer_over_the_read_limit_is_refused_whether_it_came_with_its_head_or_after() -> None:
+    release = asyncio.Event()
+
+    async def answer(seen: Seen, writer: asyncio.StreamWriter) -> bool:
+        body = b"x" * 100
+        if len(seen.requests) % 2:  # with its head: read at once
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + body)
+        else:  # the head first, the body once the client waits for it: read in pieces
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            await writer.drain()
+            await release.wait()
+            release.clear()
+            writer.write(b"64\r\n" + body + b"\r\n0\r\n\r\n")
+        await writer.drain()
+        return True
+
+    async def scenario() -> None:
+        server, seen, port = await serve(answer)
+        client = HttpClient(8, FAST)
+        url = f"http://127.0.0.1:{port}/"
+        for limit in (99, 100):
+            for after_its_head in (False, True):
+                response = await client.request("GET", url)
+                reading = asyncio.ensure_future(response.read(limit))
+                if after_its_head:
+                    await asyncio.sleep(0.01)
+                    assert not reading.done()  # waiting for the body
+                    release.set()
+                if limit < 100:
+                    with pytest.raises(UpstreamConnectionError):
+                        await reading
+                else:
+                    assert await reading == b"x" * 100
+        await client.close()
+        server.close()
+        assert len(seen.requests) == 4
+
+    run(scenario)
+
+
 def test_a_chunked_answer_is_handed_over_piece_by_piece_as_it_arrives() -> None:
     release = asyncio.Event()
 
