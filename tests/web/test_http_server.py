@@ -125,6 +125,33 @@ def test_requests_on_one_connection_are_answered_in_order_even_pipelined() -> No
     run(echo, scenario)
 
 
+def test_request_headers_reach_the_app_in_order_with_lower_case_names_and_values_as_sent() -> None:
+    async def show_headers(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            text = b"\n".join(b"%s=%s" % pair for pair in scope["headers"])
+            await answer(send, 200, text)
+
+    sent = [
+        (b"Host", b"x"),
+        (b"AUTHORIZATION", b"Bearer MixedCase"),
+        (b"X-Stainless-Lang", b"python"),
+        (b"x-dup", b"1"),
+        (b"X-Dup", b"Two Words"),
+        (b"Accept", b"*/*"),
+    ] + [(b"X-Extra-%d" % n, b"V%d" % n) for n in range(20)]
+
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        for count in (len(sent), 1):  # many, then only one, on the same connection
+            head = b"".join(b"%s: %s\r\n" % pair for pair in sent[:count])
+            writer.write(b"GET / HTTP/1.1\r\n" + head + b"\r\n")
+            _, _, body = await read_answer(reader)
+            assert body.split(b"\n") == [b"%s=%s" % (n.lower(), v) for n, v in sent[:count]]
+        writer.close()
+
+    run(show_headers, scenario)
+
+
 def test_a_large_body_streams_in_with_back_pressure_and_a_chunked_one_too() -> None:
     async def scenario(port: int) -> None:
         reader, writer = await connect(port)
