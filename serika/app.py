@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 from serika.clock import Clock
 from serika.config import Settings
 from serika.db.migrate import is_up_to_date
-from serika.services import build_services
+from serika.services import Services, build_services
 from serika.web import (
     api_admin,
     api_auth,
@@ -33,6 +33,7 @@ from serika.web import (
 from serika.web.edge import ApiEdge
 from serika.web.errors import EXCEPTION_HANDLERS
 from serika.web.limits import BodySizeLimit
+from serika.web.routing import SERVICES
 
 
 class NotMigrated(RuntimeError):
@@ -70,17 +71,18 @@ def create_app(
     of the instructions of a chat completion; bench/GATEWAY.md)."""
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
         services = build_services(settings, clock)
         try:
             if not await is_up_to_date(services.engine):
                 raise NotMigrated("the database is not migrated: run `serika migrate` first")
             await services.start()
-            app.state.services = services
             if tune_gc:
                 gc.freeze()
                 gc.set_threshold(_YOUNG_COLLECTION, *gc.get_threshold()[1:])
-            yield
+            # ASGI lifespan state: the server puts a copy in every request's scope, where a
+            # handler finds the services with two dictionary lookups (``routing.services``).
+            yield {SERVICES: services}
         finally:
             await services.close()
 

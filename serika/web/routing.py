@@ -32,6 +32,7 @@ from serika.services import Services
 from serika.usage.model import UsageTicket
 from serika.web.head_lines import add_head_lines
 
+SERVICES = "serika.services"  # their name in the lifespan state
 SESSION_COOKIE = "serika_session"
 CSRF_COOKIE = "serika_csrf"
 CSRF_HEADER = "x-csrf-token"
@@ -55,7 +56,10 @@ PublicHandler = Callable[[Request], Awaitable[Response]]
 
 
 def services(request: Request) -> Services:
-    found: Services = request.app.state.services
+    """This app's services, from the lifespan state the server copies into every request's
+    scope (``request.app.state`` reads through a ``__getattr__`` that first fails a normal
+    lookup: ~1.3 us a call, twice or more per request, against ~0.1)."""
+    found: Services = request.scope["state"][SERVICES]
     return found
 
 
