@@ -61,8 +61,8 @@ class Meter:
         A call's bookkeeping (its tokens and cost, the record, the limits' settlement, the
         key's totals) is none of its caller's business, so it need not hold up the answer:
         at one connection it was ~6 % of the time a chat completion spent in the server. It
-        still comes before anything read after the answer: the loop runs callbacks in the
-        order they were scheduled, and the next request, from any caller, comes after.
+        still comes before any request sent after the answer arrived is handled: the loop runs
+        callbacks in the order they were scheduled, and such a request's are scheduled later.
         """
         loop = self._loop
         if loop is None:  # not started (no loop to defer to): at once
