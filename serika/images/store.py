@@ -95,6 +95,10 @@ def _job(row: RowMapping) -> Job:
 class JobStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # What idle workers ask twice a second or so, made once (as a statement, and so
+        # compiled once): whether anything is queued.
+        c = image_jobs.c
+        self._any_queued = select(c.id).where(c.status == JobStatus.QUEUED.value).limit(1)
 
     async def insert(self, job: Job) -> None:
         async with self._engine.begin() as conn:
@@ -134,6 +138,12 @@ class JobStore:
 
     async def claim(self, owner: str, now: datetime, lease_until: datetime) -> Job | None:
         """The oldest queued job, now ``PROCESSING`` under ``owner``; None when none is queued."""
+        # A plain read first: idle workers polling an empty queue take no write lock (on
+        # SQLite a write would hold up every other writer, the API's inserts included), and
+        # build no claim.
+        async with self._engine.connect() as conn:
+            if (await conn.execute(self._any_queued)).first() is None:
+                return None
         c = image_jobs.c
         oldest = (
             select(c.id)
@@ -155,12 +165,6 @@ class JobStore:
             )
             .returning(*image_jobs.c)
         )
-        # A plain read first: idle workers polling an empty queue take no write lock (on
-        # SQLite a write would hold up every other writer, the API's inserts included).
-        async with self._engine.connect() as conn:
-            queued = select(c.id).where(c.status == JobStatus.QUEUED.value).limit(1)
-            if (await conn.execute(queued)).first() is None:
-                return None
         async with self._engine.begin() as conn:
             row = (await conn.execute(claim)).mappings().first()
         return _job(row) if row is not None else None
