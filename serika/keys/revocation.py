@@ -21,6 +21,8 @@ import mmap
 import os
 import secrets
 import struct
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -59,6 +61,10 @@ class SharedFileRevocations:
     def generation(self) -> int:
         return int(_COUNTER.unpack_from(self._map, 0)[0])
 
+    def reader(self) -> Callable[[], tuple[int]]:
+        """What ``generation`` reads, as one C call (for a caller that adds to it)."""
+        return partial(_COUNTER.unpack_from, self._map, 0)
+
     def bump(self) -> None:
         with self._path.open("rb") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -85,6 +91,7 @@ class RedisRevocations:
         import redis.asyncio as redis
 
         self._local = local
+        self._read_local = local.reader()  # every verification reads it: no Python call
         self._redis = redis.Redis.from_url(redis_url)
         self._origin = secrets.token_hex(8).encode()
         self._remote = 0
@@ -92,7 +99,7 @@ class RedisRevocations:
         self._ready = asyncio.Event()
 
     def generation(self) -> int:
-        return self._local.generation() + self._remote
+        return int(self._read_local()[0]) + self._remote
 
     async def publish(self) -> None:
         self._local.bump()
