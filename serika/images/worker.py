@@ -79,6 +79,9 @@ class JobWorkers:
         self._grace = grace_seconds
         self.owner = owner or new_owner()
         self._wake = asyncio.Event()
+        # When a worker here last asked the store for a job (the loop's clock): idle workers
+        # take turns, so a process asks once a poll interval, not once per worker.
+        self._looked_at = float("-inf")
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._keeper: asyncio.Task[None] | None = None
@@ -87,6 +90,7 @@ class JobWorkers:
 
     def wake(self) -> None:
         """A job was queued by this process: look now rather than at the next poll."""
+        self._looked_at = float("-inf")
         self._wake.set()
 
     def busy(self) -> int:
@@ -150,23 +154,28 @@ class JobWorkers:
             count += int(done)
         if count:
             log.info("recovered %d abandoned image job(s)", count)
-            self._wake.set()
+            self.wake()
         return count
 
     async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self._stopping:
-            try:
-                now = self._clock.now()
-                job = await self._store.claim(self.owner, now, now + self._lease)
-            except Exception:
-                log.warning("could not claim an image job; will retry", exc_info=True)
-                job = None
-            if job is None:
+            job = None
+            if loop.time() >= self._looked_at + self._poll:  # no worker here looked lately
+                self._looked_at = loop.time()
+                try:
+                    now = self._clock.now()
+                    job = await self._store.claim(self.owner, now, now + self._lease)
+                except Exception:
+                    log.warning("could not claim an image job; will retry", exc_info=True)
+            if job is None:  # until a job is queued here or the next look is due
+                due = self._looked_at + self._poll - loop.time()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
+                    await asyncio.wait_for(self._wake.wait(), max(due, 0.001))
                 if not self._stopping:
                     self._wake.clear()
                 continue
+            self.wake()  # the queue may hold more: a free worker looks at once
             self._running.add(job.id)
             try:
                 await self._run(job)

@@ -259,3 +259,38 @@ def test_workers_complete_jobs_and_a_clean_stop_requeues(
         assert back is not None and (back.status, back.attempts) == (JobStatus.QUEUED, 0)
 
     run(database_url, body)
+
+
+def test_idle_workers_take_turns_asking_and_a_found_job_sends_the_others_looking(
+    database_url: str, tmp_path: object
+) -> None:
+    async def body(store: JobStore, engine: AsyncEngine) -> None:
+        asked: list[float] = []
+        claim = store.claim
+
+        async def counted(owner: str, now: datetime, until: datetime) -> Job | None:
+            asked.append(asyncio.get_running_loop().time())
+            return await claim(owner, now, until)
+
+        store.claim = counted  # type: ignore[method-assign]
+        clock = SettableClock(T0)
+        settings = Settings(data_dir=tmp_path, demo_image_delay_seconds=0.3)  # type: ignore[arg-type]
+        pool = workers(store, clock, settings, workers=3, poll_seconds=0.2)
+        await pool.start()
+        try:
+            await asyncio.sleep(1.1)
+            # Three idle workers, one question a poll interval between them: ~6, not ~18.
+            assert 4 <= len(asked) <= 8, asked
+            # Jobs queued by another process (no wake-up here) are found within a poll, and
+            # the worker that finds one sends the others looking: three run side by side.
+            for n in range(3):
+                await store.insert(job(n))
+            for _ in range(100):
+                if (await store.counts()).get("PROCESSING") == 3:
+                    break
+                await asyncio.sleep(0.01)
+            assert (await store.counts()).get("PROCESSING") == 3
+        finally:
+            await pool.stop()
+
+    run(database_url, body)
