@@ -277,14 +277,6 @@ class Response:
 
     async def read(self, limit: int | None = None) -> bytes:
         """The whole body (UpstreamConnectionError past ``limit`` bytes)."""
-        connection = self._connection
-        if connection.complete and self._decoder is None and not self._done:
-            # All of it is there (a short answer comes with its head): no waiting, no pieces.
-            data = connection.take()
-            self.close()
-            if limit is not None and len(data) > limit:
-                raise UpstreamConnectionError("The provider's answer is too large.")
-            return data
         parts: list[bytes] = []
         size = 0
         try:
