@@ -57,13 +57,14 @@ class SharedFileRevocations:
         finally:
             os.close(fd)
         self._path = path
+        self._read = partial(_COUNTER.unpack_from, self._map, 0)  # one C call, per request
 
     def generation(self) -> int:
-        return int(_COUNTER.unpack_from(self._map, 0)[0])
+        return int(self._read()[0])
 
     def reader(self) -> Callable[[], tuple[int]]:
         """What ``generation`` reads, as one C call (for a caller that adds to it)."""
-        return partial(_COUNTER.unpack_from, self._map, 0)
+        return self._read
 
     def bump(self) -> None:
         with self._path.open("rb") as lock:
