@@ -57,6 +57,7 @@ class DisconnectWatch:
     def stop(self) -> None:
         if self._forget is not None:
             self._forget()
+            self._forget = None  # it holds ``_gone``, and so this watch: a reference cycle
         if self._watcher is not None:
             self._watcher.cancel()
 

@@ -93,6 +93,7 @@ class _Exchange:
         "keep_alive",
         "length_left",
         "lines",
+        "method",
         "more_body",
         "on_gone",
         "protocol",
@@ -113,6 +114,7 @@ class _Exchange:
         self.protocol = protocol
         self.app = app
         self.scope = scope
+        self.method = scope["method"]
         self.keep_alive = keep_alive
         self.continue_wanted = expect
         self.body = bytearray()
@@ -238,7 +240,7 @@ class _Exchange:
             self._write(b"")
 
     def _body(self, body: bytes, more: bool) -> None:
-        if self.scope["method"] == "HEAD":
+        if self.method == "HEAD":
             self.length_left = 0
             self._write(b"")
         elif self.chunked:
@@ -295,7 +297,7 @@ class _Exchange:
             count += 1
         if length is not None and not self.chunked:
             self.length_left = length
-        elif self.scope["method"] != "HEAD" and status not in (204, 304):
+        elif self.method != "HEAD" and status not in (204, 304):
             if not self.chunked:
                 lines.append(b"transfer-encoding: chunked\r\n")
                 count += 1
@@ -520,25 +522,32 @@ class ServerProtocol(asyncio.Protocol):
 
     async def _serve(self, exchange: _Exchange) -> None:
         try:
-            result = await exchange.app(exchange.scope, exchange.receive, exchange.send)
-        except BaseException as error:
-            _LOG.error("Exception in ASGI application\n", exc_info=error)
-            if not exchange.response_started:
-                await self._answer_500(exchange)
-            else:
+            try:
+                result = await exchange.app(exchange.scope, exchange.receive, exchange.send)
+            except BaseException as error:
+                _LOG.error("Exception in ASGI application\n", exc_info=error)
+                if not exchange.response_started:
+                    await self._answer_500(exchange)
+                else:
+                    self.transport.close()
+                if not isinstance(error, Exception):
+                    raise
+                return
+            if result is not None:
+                _LOG.error("ASGI callable should return None, but returned '%s'.", result)
                 self.transport.close()
-            if not isinstance(error, Exception):
-                raise
-            return
-        if result is not None:
-            _LOG.error("ASGI callable should return None, but returned '%s'.", result)
-            self.transport.close()
-        elif not exchange.response_started and not exchange.disconnected:
-            _LOG.error("ASGI callable returned without starting response.")
-            await self._answer_500(exchange)
-        elif not exchange.response_complete and not exchange.disconnected:
-            _LOG.error("ASGI callable returned without completing response.")
-            self.transport.close()
+            elif not exchange.response_started and not exchange.disconnected:
+                _LOG.error("ASGI callable returned without starting response.")
+                await self._answer_500(exchange)
+            elif not exchange.response_complete and not exchange.disconnected:
+                _LOG.error("ASGI callable returned without completing response.")
+                self.transport.close()
+        finally:
+            # The scope's extensions are the exchange's own methods: a reference cycle. Left
+            # to the garbage collector, each request's exchange, scope and task waited for a
+            # pass over every young object, and their numbers made it pass every ~35 requests
+            # instead of every ~100 (0.3-0.5 ms each on the benchmark machine).
+            exchange.scope = {}
 
     @staticmethod
     async def _answer_500(exchange: _Exchange) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import uvicorn
+from starlette.requests import Request
 
+from serika.web.disconnect import unless_disconnected
 from serika.web.http_server import (
     ANSWER_EXTENSION,
     BODY_EXTENSION,
@@ -435,3 +438,41 @@ def test_forwarded_headers_from_a_trusted_proxy_name_the_client_and_others_chang
 
     trusting = "127.0.0.1" if trusted else "10.0.0.1"
     run(app, scenario, proxy_headers=True, forwarded_allow_ips=trusting)
+
+
+def test_served_requests_leave_no_reference_cycles_for_the_garbage_collector() -> None:
+    """An exchange is freed as soon as its answer is done, not by a pass of the collector
+    over every young object (which took ~0.5 ms each time, once every few dozen requests)."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = scope["extensions"][BODY_EXTENSION]() or b""
+        # the work is watched for a disconnect, as the text endpoints watch it
+        length = await unless_disconnected(Request(scope, receive), asyncio.sleep(0, len(body)))
+        scope["extensions"][HEAD_EXTENSION].append((b"x-length: %d\r\n" % length, 1))
+        scope["extensions"][ANSWER_EXTENSION](200, [(b"content-length", b"2")], b"ok")
+
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+
+        async def requests(n: int) -> None:
+            for _ in range(n):
+                writer.write(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+                status, headers, body = await read_answer(reader)
+                assert (status, headers[b"x-length"], body) == (b"HTTP/1.1 200 OK", b"5", b"ok")
+
+        await requests(5)  # warm: whatever is made once
+        await asyncio.sleep(0.05)
+        gc.collect()
+        gc.disable()
+        try:
+            await requests(100)
+            await asyncio.sleep(0.05)
+            left_in_cycles = gc.collect()
+        finally:
+            gc.enable()
+        assert left_in_cycles < 50  # was ~2,000: about twenty objects a request
+        writer.close()
+
+    run(app, scenario)
