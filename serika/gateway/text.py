@@ -9,7 +9,7 @@ from characters and the record is marked estimated.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -164,16 +164,18 @@ class TextGateway:
             )
         )
 
-    async def _admit(
+    def _admit(
         self, ticket: UsageTicket, model: Model, operation: Operation, body: dict[str, Any]
-    ) -> Admission:
-        """Reserve the call's estimated tokens and cost against every limit, in one go."""
+    ) -> Coroutine[Any, Any, Admission]:
+        """Reserve the call's estimated tokens and cost against every limit, in one go. (A
+        plain function handing back the limiter's coroutine: one frame fewer for every
+        suspension and resumption while the counters answer.)"""
         prompt = estimate_tokens(prompt_text(operation, body))
         wanted = body.get("max_tokens") or body.get("max_completion_tokens")
         completion = (
             wanted if isinstance(wanted, int) else self._limiter.completion_estimate(ticket.tier)
         )
-        return await self._limiter.admit(
+        return self._limiter.admit(
             ticket.caller(),
             tokens=prompt + completion,
             cost=model.cost_micro_usd(prompt, completion, 0),
