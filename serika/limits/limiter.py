@@ -49,10 +49,11 @@ def _header_lines(kind: str, limit: int) -> bytes:
 
 
 class Admission(NamedTuple):
-    """What an admitted call carries: its ``x-ratelimit-*`` headers (as header lines, see
-    ``serika.web.head_lines``), the buckets it reserved in (its plan's ``(index, key, ttl in
-    ms, "tokens" or "cost")``: shared, not built per call), the tokens and cost it reserved
-    there, and its plan's settlement (as the counters settle it), to settle at the end."""
+    """What an admitted call carries: its ``x-ratelimit-*`` headers (as header lines made
+    only from their names and numbers, see ``serika.web.head_lines``), the buckets it reserved
+    in (its plan's ``(index, key, ttl in ms, "tokens" or "cost")``: shared, not built per
+    call), the tokens and cost it reserved there, and its plan's settlement (as the counters
+    settle it), to settle at the end."""
 
     head: bytes = b""
     lines: int = 0  # how many lines ``head`` has (the server checks it)

@@ -88,7 +88,7 @@ class ApiEdge:
             response = await endpoint(request)
         except Exception as error:  # answered as the app's exception handlers answer it
             response = await error_answer(request, error)
-        add_head_lines(scope, response.raw_headers, *_EVERY_RESPONSE_LINES)
+        add_head_lines(scope, response.raw_headers, *_EVERY_RESPONSE_LINES, safe=True)  # constants
         if type(response) in _WHOLE and response.background is None:
             answer = extensions.get(ANSWER_EXTENSION)
             if answer is not None and answer(

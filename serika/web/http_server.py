@@ -72,6 +72,12 @@ ANSWER_EXTENSION = "serika.answer"
 # usual: a line break or control character anywhere but at the end of the lines said to be
 # there (a value that would start a line of its own) fails the answer.
 HEAD_EXTENSION = "serika.head_lines"
+# The scope extension for header lines the application made only from constant text and
+# numbers it formatted (its own names, limits, counts): a list to append such lines to (each
+# ``name: value`` and CR LF; names in lower case, none of the framing headers). They are added
+# to the head as they are, after the check, which would only find what cannot be there: the
+# check's cost is per byte, and an answer of a limited call carries six such lines.
+SAFE_HEAD_EXTENSION = "serika.safe_head_lines"
 _KNOWN_NAMES_MAX = 1024
 # Request headers noted as they are parsed.
 _NOTED = frozenset((b"expect", b"x-forwarded-for", b"x-forwarded-proto"))
@@ -99,6 +105,7 @@ class _Exchange:
         "protocol",
         "response_complete",
         "response_started",
+        "safe_lines",
         "scope",
         "waiters",
     )
@@ -127,12 +134,14 @@ class _Exchange:
         self.length_left = 0
         self.head = b""  # the answer's head, until its body goes out with it
         self.lines: list[tuple[bytes, int]] = []  # header lines added through the extension
+        self.safe_lines: list[bytes] = []  # and those made from constants and numbers
         self.waiters: list[asyncio.Future[None]] = []
         self.on_gone: list[Callable[[], None]] = []  # called if the client goes first
         scope["extensions"] = {
             DISCONNECT_EXTENSION: self.on_disconnect,
             BODY_EXTENSION: self.whole_body,
             HEAD_EXTENSION: self.lines,
+            SAFE_HEAD_EXTENSION: self.safe_lines,
             ANSWER_EXTENSION: self.answer,
         }
 
@@ -309,6 +318,8 @@ class _Exchange:
         # of each line, so no name or value holds a line break or any other control.
         if len(head) - len(head.translate(None, _CONTROLS)) != 2 * (count + 2):
             raise RuntimeError("Invalid HTTP header value.")
+        if self.safe_lines:
+            head = head[:-2] + b"".join(self.safe_lines) + b"\r\n"
         self.head = head
         if protocol.access_log:  # uvicorn's line
             scope: Any = self.scope
@@ -553,6 +564,7 @@ class ServerProtocol(asyncio.Protocol):
     async def _answer_500(exchange: _Exchange) -> None:
         exchange.keep_alive = False
         exchange.lines.clear()  # meant for the answer the application did not give
+        exchange.safe_lines.clear()
         await exchange.send(
             {
                 "type": "http.response.start",

@@ -119,7 +119,10 @@ def _key_endpoint(
             found.meter.close_soon(ticket)  # once the answer is written
         admission = ticket.admission
         if admission is not None and admission.head:
-            add_head_lines(request.scope, response.raw_headers, admission.head, admission.lines)
+            # made from the limit names, limits, counts and reset times: no other text
+            add_head_lines(
+                request.scope, response.raw_headers, admission.head, admission.lines, safe=True
+            )
         return response
 
     return endpoint

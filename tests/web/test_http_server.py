@@ -16,6 +16,7 @@ from serika.web.http_server import (
     ANSWER_EXTENSION,
     BODY_EXTENSION,
     HEAD_EXTENSION,
+    SAFE_HEAD_EXTENSION,
     ServerProtocol,
 )
 
@@ -259,6 +260,35 @@ def test_header_lines_added_through_the_extension_are_checked_with_the_head() ->
             assert await reader.read() == b""  # closed with nothing sent
             writer.close()
         reader, writer = await connect(port)
+        writer.write(b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, _ = await read_answer(reader)
+        assert status == b"HTTP/1.1 500 Internal Server Error"
+        assert b"x-ratelimit-limit-requests" not in headers  # meant for the answer not given
+        writer.close()
+
+    run(app, scenario)
+
+
+def test_safe_header_lines_join_the_head_after_the_others_and_not_a_failed_answer() -> None:
+    """``serika.safe_head_lines``: lines made from constants and numbers, added as they are."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        safe = scope["extensions"][SAFE_HEAD_EXTENSION]
+        safe.append(b"x-ratelimit-limit-requests: 10\r\nx-ratelimit-remaining-requests: 9\r\n")
+        if scope["path"] == "/fail":
+            raise ValueError("boom")
+        scope["extensions"][HEAD_EXTENSION].append((b"x-checked: yes\r\n", 1))
+        await answer(send, 200, b"ok", (b"x-pair", b"p"))
+
+    async def scenario(port: int) -> None:
+        reader, writer = await connect(port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.endswith(
+            b"x-pair: p\r\nx-checked: yes\r\n"
+            b"x-ratelimit-limit-requests: 10\r\nx-ratelimit-remaining-requests: 9\r\n\r\n"
+        )
+        assert await reader.readexactly(2) == b"ok"
         writer.write(b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\n")
         status, headers, _ = await read_answer(reader)
         assert status == b"HTTP/1.1 500 Internal Server Error"
