@@ -108,12 +108,14 @@ def create_app(
 
 
 class _Serika(Starlette):
-    """Starlette with the body size limit and the API edge in front of its error middleware.
+    """Starlette with the API edge, then the body size limit, in front of its error middleware.
 
-    The edge answers its endpoints' exceptions itself (as the exception handlers would) and
-    adds the security headers' pairs; everything else goes on through the error middleware,
-    the security headers and the router as before. Only the edge's calls skip a layer, and the
-    wrapper that layer puts around every ``send``.
+    The edge answers its endpoints' exceptions itself (as the exception handlers would), adds
+    the security headers' pairs and holds their bodies to the size limit itself (one that
+    arrived whole by its length: no header to look through); everything else goes on through
+    the body size limit, the error middleware, the security headers and the router as before.
+    Only the edge's calls skip those layers, and the wrapper one of them puts around every
+    ``send``.
     """
 
     def __init__(self, api_mounts: Sequence[BaseRoute], max_body_bytes: int, **kwargs: Any) -> None:
@@ -122,8 +124,8 @@ class _Serika(Starlette):
         super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
-        rest = super().build_middleware_stack()
-        return BodySizeLimit(ApiEdge(rest, self._api_mounts), self._max_body_bytes)
+        rest = BodySizeLimit(super().build_middleware_stack(), self._max_body_bytes)
+        return ApiEdge(rest, self._api_mounts, max_body_bytes=self._max_body_bytes)
 
 
 def app_from_environment() -> Starlette:

@@ -12,9 +12,11 @@ The edge sits in front of ``SecurityHeaders`` and adds the two pairs that middle
 every non-HTML answer itself (the API never answers HTML): behind it, its wrapper cost 28k
 instructions per ``/models`` request (191k against 219k, ``profile_auth.py``). It sits in
 front of Starlette's error middleware too (``serika.app``), since it answers its endpoints'
-exceptions itself; only the body size limit comes before it. Under Serika's own protocol those
-two headers go as ready-made lines (``serika.head_lines``) and a whole answer in one call
-(``serika.answer``), not as two ASGI messages.
+exceptions itself, and of the body size limit (``serika.web.limits``), since it holds its
+endpoints' bodies to the limit itself: one that arrived whole by its length, without looking
+through the headers for a ``Content-Length`` (any other as that middleware does). Under
+Serika's own protocol those two headers go as ready-made lines (``serika.safe_head_lines``)
+and a whole answer in one call (``serika.answer``), not as two ASGI messages.
 
 Under Serika's own HTTP protocol a request body that has already arrived whole (most API
 calls fit one segment) is handed to the request in one piece (the ``serika.whole_body``
@@ -26,6 +28,7 @@ server, and takes ~8 now (timestamps around it, `bench/GATEWAY.md`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -38,6 +41,7 @@ from serika.web.dashboard.security import EVERY_RESPONSE
 from serika.web.errors import error_answer
 from serika.web.head_lines import add_head_lines
 from serika.web.http_server import ANSWER_EXTENSION, BODY_EXTENSION
+from serika.web.limits import BodySizeLimit, too_large
 from serika.web.responses import JSON
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -63,9 +67,15 @@ def fixed_routes(routes: Iterable[BaseRoute], prefix: str = "") -> dict[str, dic
 
 
 class ApiEdge:
-    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+    """In front of ``app`` (the rest of the application, behind its own body size limit),
+    answering the fixed paths of ``routes``; it refuses their bodies over ``max_body_bytes``
+    as ``BodySizeLimit`` would: a body that arrived whole by its length, any other as that
+    middleware does, by its ``Content-Length`` or counted as it comes."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute], *, max_body_bytes: int) -> None:
         self.app = app
         self._table = fixed_routes(routes)
+        self._max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -76,15 +86,31 @@ class ApiEdge:
         await self.app(scope, receive, send)
 
     async def _serve(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
+        body = None
+        if scope["method"] != "GET":
+            whole_body = scope.get("extensions", _NO_EXTENSIONS).get(BODY_EXTENSION)
+            body = whole_body() if whole_body is not None else None
+            if body is None:  # still arriving, or another server: limited as it comes
+                limited = BodySizeLimit(partial(self._answer, endpoint), self._max_body_bytes)
+                await limited(scope, receive, send)
+                return
+        await self._answer(endpoint, scope, receive, send, body)
+
+    async def _answer(
+        self,
+        endpoint: Endpoint,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: bytes | None = None,
+    ) -> None:
         request = Request(scope, receive, send)
         extensions = scope.get("extensions", _NO_EXTENSIONS)
-        if scope["method"] != "GET":
-            whole_body = extensions.get(BODY_EXTENSION)
-            if whole_body is not None:
-                body = whole_body()
-                if body is not None:
-                    request._body = body  # what Request.body() keeps once it has read it
         try:
+            if body is not None:  # it arrived whole
+                if len(body) > self._max_body_bytes:
+                    raise too_large(self._max_body_bytes)
+                request._body = body  # what Request.body() keeps once it has read it
             response = await endpoint(request)
         except Exception as error:  # answered as the app's exception handlers answer it
             response = await error_answer(request, error)

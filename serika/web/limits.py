@@ -13,15 +13,19 @@ from serika.web.http_server import BODY_EXTENSION
 from serika.web.responses import error_response
 
 
+def too_large(max_bytes: int) -> RequestTooLarge:
+    return RequestTooLarge(
+        f"The request body is larger than the {max_bytes} bytes this server accepts."
+    )
+
+
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     def _error(self) -> RequestTooLarge:
-        return RequestTooLarge(
-            f"The request body is larger than the {self.max_bytes} bytes this server accepts."
-        )
+        return too_large(self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
