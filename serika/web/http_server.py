@@ -19,7 +19,8 @@ and the head and the body of every answer written (and sent) separately. Here:
   formatted) can be added to the answer's head as they are (the ``serika.head_lines`` scope
   extension, a list they are appended to) rather than as pairs looked at one by one; they
   are checked with the rest of the head, against the number of lines the application says
-  they are;
+  they are; lines made only from constant text and numbers (``serika.safe_head_lines``)
+  join the head after the check, which could find nothing in them;
 - an answer whose body is all there can be given in one call (the ``serika.answer`` scope
   extension) rather than as two ASGI messages;
 - a request without ``X-Forwarded-*`` headers skips uvicorn's proxy-header middleware, which
