@@ -13,7 +13,8 @@
 # different one each round. See bench/LIMITS.md.
 #
 # Knobs (environment): BENCH_DURATION (s per wrk run, 5), BENCH_ROUNDS (4), BENCH_WARMUP (2 s),
-# BENCH_PIN (1), BENCH_SERVER_CPU (0), BENCH_LOAD_CPU (1),
+# BENCH_CONNECTIONS ("1 32"; "32" alone puts the configurations' runs back to back, the pairs
+# a machine whose speed drifts compares best), BENCH_PIN (1), BENCH_SERVER_CPU (0), BENCH_LOAD_CPU (1),
 # BENCH_OUT (results directory; default bench/results/limits-<timestamp>).
 set -euo pipefail
 
@@ -23,6 +24,7 @@ PY=${PYTHON:-$ROOT/.venv/bin/python}
 DURATION=${BENCH_DURATION:-5}
 ROUNDS=${BENCH_ROUNDS:-4}
 WARMUP=${BENCH_WARMUP:-2}
+read -r -a CONNECTIONS <<<"${BENCH_CONNECTIONS:-1 32}"
 OUT=${BENCH_OUT:-$ROOT/bench/results/limits-$(date +%Y%m%d-%H%M%S)}
 BENCH=("$PY" "$ROOT/bench/limits_bench.py")
 REDIS_DIR=/tmp/limits-bench-redis
@@ -95,7 +97,7 @@ STUB=http://127.0.0.1:$STUB_PORT
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "limits bench: results in ${OUT#"$ROOT"/}; $PINNING; load average before: $LOADAVG"
-COMMAND="bash bench/limits.sh (BENCH_DURATION=$DURATION BENCH_ROUNDS=$ROUNDS)"
+COMMAND="bash bench/limits.sh (BENCH_DURATION=$DURATION BENCH_ROUNDS=$ROUNDS BENCH_CONNECTIONS=${CONNECTIONS[*]})"
 "${BENCH[@]}" meta "$OUT" --duration "$DURATION" --pinning "$PINNING" \
   --command-line "$COMMAND" --loadavg-before "$LOADAVG"
 
@@ -158,7 +160,7 @@ for round in $(seq "$ROUNDS"); do
   first=$(((round - 1) % ${#TARGETS[@]}))
   ORDER=("${TARGETS[@]:$first}" "${TARGETS[@]:0:$first}")
   for name in "${ORDER[@]}"; do
-    for c in 1 32; do
+    for c in "${CONNECTIONS[@]}"; do
       extra=()
       [ "$name" = on_redis ] && extra=(--pid "redis=$REDIS_PID")
       step "${ON_LOAD[@]}" "${BENCH[@]}" wrk "$name" "$(url "$name")" -c "$c" -d "$DURATION" \
