@@ -24,9 +24,6 @@ class BodySizeLimit:
         self.app = app
         self.max_bytes = max_bytes
 
-    def _error(self) -> RequestTooLarge:
-        return too_large(self.max_bytes)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
@@ -34,11 +31,11 @@ class BodySizeLimit:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
-                    too_large = int(value) > self.max_bytes
+                    over = int(value) > self.max_bytes
                 except ValueError:
                     break
-                if too_large:
-                    await error_response(self._error())(scope, receive, send)
+                if over:
+                    await error_response(too_large(self.max_bytes))(scope, receive, send)
                     return
                 # The server hands over exactly that many bytes: nothing left to count.
                 await self.app(scope, receive, send)
@@ -56,7 +53,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise self._error()
+                    raise too_large(self.max_bytes)
             return message
 
         await self.app(scope, limited, send)
