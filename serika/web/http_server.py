@@ -312,16 +312,14 @@ class _Exchange:
                 lines.append(b"transfer-encoding: chunked\r\n")
                 count += 1
             self.chunked = True
-        lines.append(b"\r\n")
-        head = b"".join(lines)
-        # One pass over the whole head (a regular expression per header cost more than the
-        # rest of the answer): deleting every control character must remove exactly the CR LF
-        # of each line, so no name or value holds a line break or any other control.
-        if len(head) - len(head.translate(None, _CONTROLS)) != 2 * (count + 2):
+        checked = b"".join(lines)
+        # One pass over the head but its safe lines (a regular expression per header cost more
+        # than the rest of the answer): deleting every control character must remove exactly
+        # the CR LF of the status line and of each header line, so no name or value holds a
+        # line break or any other control. The safe lines and the blank line follow.
+        if len(checked) - len(checked.translate(None, _CONTROLS)) != 2 * (count + 1):
             raise RuntimeError("Invalid HTTP header value.")
-        if self.safe_lines:
-            head = head[:-2] + b"".join(self.safe_lines) + b"\r\n"
-        self.head = head
+        self.head = b"".join((checked, *self.safe_lines, b"\r\n"))
         if protocol.access_log:  # uvicorn's line
             scope: Any = self.scope
             _ACCESS.info(
